@@ -1,0 +1,115 @@
+// The bridge: everything a sandboxed plugin can ask the host for (bridge.md §2–§8).
+//
+// Owns: the method table (`kv/get`, `storage/query`, `content/create`, …), parameter validation
+// in the spec's order with its exact texts, the capability check before every guarded method
+// (the only place capabilities are enforced: see Require() calls in bridge/*.cc), and the wire
+// envelope: 200 {"result":…} ({} for void), 500 {"error":"…"}, 503 fence envelope, 401/400/413
+// for the transport pipeline.
+// May call: capabilities/, manifest/, store/, and the interfaces below (media storage, email,
+// outbound HTTP, log sink). Called by: the backing service (later), tests, `run`.
+//
+// State is keyed by (plugin id, version): a plugin update registers a new version whose storage
+// index config and grant are the ones in force; the old version's tokens keep their own claims
+// and can be refused by unregistering the old version.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "bridge/media_storage.h"
+#include "bridge/token.h"
+#include "common/json.h"
+#include "common/status.h"
+#include "manifest/manifest.h"
+#include "store/database.h"
+
+namespace ps::bridge {
+
+// Sends an email on behalf of a plugin (the host's pipeline or transport). `source` is the
+// plugin id. Returns the failure to report to the plugin.
+using EmailSender = std::function<Status(const json::object& message, const std::string& source)>;
+
+// Performs `http/fetch` (filled in by the http/ component). Gets the caller's grant and the raw
+// params object; returns {status, statusText, headers, bodyBase64}.
+using HttpFetcher = std::function<Result<json::value>(const Grant&, const json::object& params)>;
+
+enum class LogLevel { kDebug, kInfo, kWarn, kError };
+// Receives ctx.log lines: plugin id, level, message, data (null when absent).
+using LogSink = std::function<void(const std::string& plugin_id, LogLevel, const std::string& msg,
+                                   const json::value& data)>;
+
+struct SiteConfig {
+  std::string default_locale = "en";
+  // Configured locales; empty means no i18n config (locales are stored as given).
+  std::vector<std::string> locales;
+};
+
+struct BridgeOptions {
+  SiteConfig site;
+  std::shared_ptr<MediaStorage> media;  // null: media/upload fails with the spec's message
+  EmailSender email;                    // empty: email/send fails with the spec's message
+  HttpFetcher http;                     // empty: http/fetch fails "not configured"
+  LogSink log;                          // empty: lines go to the host's logger
+  size_t max_body_bytes = 10485760;     // bridge request body cap (413 above it)
+};
+
+// What a successful call returns: a value, or nothing (void methods: kv/set, storage/put,
+// storage/putMany), which the envelope renders as {}.
+struct CallResult {
+  std::optional<json::value> value;
+};
+
+// A complete HTTP answer of the bridge pipeline.
+struct Reply {
+  int status = 200;
+  std::string body;  // JSON; Content-Type is always application/json
+};
+
+class Bridge {
+ public:
+  Bridge(store::Database& db, TokenAuthority tokens, BridgeOptions options);
+  ~Bridge();
+
+  // Makes (id, version) known: its storage index config is what storage/query checks. Also
+  // creates the plugin's declared storage indexes (bridge.md §5.6; failures are logged).
+  void RegisterPlugin(const manifest::Manifest& m);
+  void UnregisterPlugin(const std::string& id, const std::string& version);
+
+  // The grant a manifest gets, and its token.
+  static Grant GrantFor(const manifest::Manifest& m);
+  const TokenAuthority& tokens() const { return tokens_; }
+
+  // One call, already authenticated. Errors: Status message is the text the plugin sees;
+  // Code::kUnavailable with a detail code is the 503 fence error.
+  Result<CallResult> Call(const Grant& grant, std::string_view method, const json::object& params);
+
+  // The transport pipeline of bridge.md §2.2: authorization header, token, body cap, JSON,
+  // dispatch, envelope.
+  Reply Handle(std::string_view authorization, std::string_view method, std::string_view body);
+
+  // Renders a call's outcome as the wire envelope (§2.3).
+  static Reply Envelope(const Result<CallResult>& r);
+
+  const BridgeOptions& options() const { return options_; }
+  store::Database& db() { return db_; }
+
+ private:
+  friend class Methods;
+  std::vector<std::string> IndexedFields(const Grant& g, const std::string& collection);
+
+  store::Database& db_;
+  TokenAuthority tokens_;
+  BridgeOptions options_;
+  std::mutex mu_;
+  // (id, version) -> collection -> indexed fields
+  std::map<std::pair<std::string, std::string>, std::map<std::string, std::vector<std::string>>>
+      indexes_;
+};
+
+}  // namespace ps::bridge

@@ -1,0 +1,17 @@
+// The few cryptographic primitives the host needs, all from OpenSSL: CSPRNG bytes, HMAC-SHA256,
+// and a constant-time comparison.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace ps {
+
+// n bytes from the OS CSPRNG (OpenSSL RAND_bytes). Aborts if the generator fails: running with a
+// predictable secret would be worse than not running.
+std::string RandomBytes(size_t n);
+std::string HmacSha256(std::string_view key, std::string_view message);
+// True iff a == b, in time that depends only on the lengths.
+bool ConstantTimeEquals(std::string_view a, std::string_view b);
+
+}  // namespace ps

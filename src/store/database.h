@@ -1,0 +1,89 @@
+// The database interface every store backend implements (SQLite now, PostgreSQL later).
+//
+// Contract:
+// - SQL is written with `?` placeholders; a backend may rewrite them ($1, $2, … on PostgreSQL).
+// - Backend-specific SQL comes only from Dialect, so repositories are written once.
+// - Errors are Status values whose message is the driver's own text (plugins see it, as on
+//   EmDash: `UNIQUE constraint failed: ec_posts.slug, ec_posts.locale`).
+// - A Connection is used by one thread at a time. Database::Acquire is thread-safe and blocks
+//   until a pooled connection is free.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+#include "store/value.h"
+
+namespace ps::store {
+
+class Dialect {
+ public:
+  virtual ~Dialect() = default;
+  virtual std::string_view name() const = 0;
+  // Text form of a top-level JSON field of column `data` (field already validated).
+  virtual std::string JsonText(std::string_view field) const = 0;
+  // Numeric form, NULL unless the field is a JSON number.
+  virtual std::string JsonNumeric(std::string_view field) const = 0;
+  // Expression used in ORDER BY.
+  virtual std::string JsonOrder(std::string_view field) const = 0;
+  // Case-insensitive LIKE operator (SQLite's LIKE is ASCII case-insensitive; PostgreSQL: ILIKE).
+  virtual std::string_view LikeCi() const = 0;
+  // SQL for "table exists": one row iff the table named by the single `?` exists.
+  virtual std::string TableExistsSql() const = 0;
+};
+
+class Connection {
+ public:
+  virtual ~Connection() = default;
+  virtual Result<Rows> Query(std::string_view sql, const std::vector<Value>& params = {}) = 0;
+  // Executes a statement, returning the number of rows it changed.
+  virtual Result<int64_t> Exec(std::string_view sql, const std::vector<Value>& params = {}) = 0;
+  // Runs several statements with no parameters (DDL in migrations).
+  virtual Status ExecScript(std::string_view sql) = 0;
+
+  // Runs fn inside one transaction: committed iff fn returns ok, rolled back otherwise.
+  // Transactions do not nest.
+  Status Transaction(const std::function<Status()>& fn);
+
+ protected:
+  virtual Status Begin() = 0;
+  virtual Status Commit() = 0;
+  virtual void Rollback() = 0;
+};
+
+// A pooled connection, returned to its database on destruction.
+class ConnectionHandle {
+ public:
+  ConnectionHandle(Connection* c, std::function<void(Connection*)> release)
+      : c_(c), release_(std::move(release)) {}
+  ConnectionHandle(ConnectionHandle&& o) noexcept : c_(o.c_), release_(std::move(o.release_)) {
+    o.c_ = nullptr;
+  }
+  ConnectionHandle(const ConnectionHandle&) = delete;
+  ConnectionHandle& operator=(const ConnectionHandle&) = delete;
+  ~ConnectionHandle() {
+    if (c_ && release_) release_(c_);
+  }
+  Connection* operator->() const { return c_; }
+  Connection& operator*() const { return *c_; }
+
+ private:
+  Connection* c_;
+  std::function<void(Connection*)> release_;
+};
+
+class Database {
+ public:
+  virtual ~Database() = default;
+  virtual const Dialect& dialect() const = 0;
+  virtual ConnectionHandle Acquire() = 0;
+};
+
+// Opens a database from a URL: `sqlite:PATH` (created on first use). Runs the migrations.
+Result<std::unique_ptr<Database>> OpenDatabase(const std::string& url);
+
+}  // namespace ps::store

@@ -1,0 +1,221 @@
+#include "store/sqlite/sqlite_database.h"
+
+#include <sqlite3.h>
+
+#include <filesystem>
+#include <unordered_map>
+
+namespace ps::store {
+namespace {
+
+class SqliteDialect : public Dialect {
+ public:
+  std::string_view name() const override { return "sqlite"; }
+  std::string JsonText(std::string_view f) const override {
+    return "json_extract(data, '$." + std::string(f) + "')";
+  }
+  std::string JsonNumeric(std::string_view f) const override {
+    std::string path = "'$." + std::string(f) + "'";
+    return "CASE WHEN json_type(data, " + path + ") IN ('integer','real') THEN json_extract(data, " +
+           path + ") END";
+  }
+  std::string JsonOrder(std::string_view f) const override { return JsonText(f); }
+  std::string_view LikeCi() const override { return "LIKE"; }
+  std::string TableExistsSql() const override {
+    return "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?";
+  }
+};
+
+const SqliteDialect kDialect;
+
+class SqliteConnection : public Connection {
+ public:
+  explicit SqliteConnection(sqlite3* db) : db_(db) {}
+  ~SqliteConnection() override {
+    for (auto& [sql, stmt] : cache_) sqlite3_finalize(stmt);
+    sqlite3_close_v2(db_);
+  }
+
+  Result<Rows> Query(std::string_view sql, const std::vector<Value>& params) override {
+    Rows rows;
+    PS_TRY(Run(sql, params, &rows));
+    return rows;
+  }
+
+  Result<int64_t> Exec(std::string_view sql, const std::vector<Value>& params) override {
+    PS_TRY(Run(sql, params, nullptr));
+    return int64_t(sqlite3_changes64(db_));
+  }
+
+  Status ExecScript(std::string_view sql) override {
+    char* err = nullptr;
+    std::string s(sql);
+    if (sqlite3_exec(db_, s.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
+      std::string m = err ? err : sqlite3_errmsg(db_);
+      sqlite3_free(err);
+      return Internal(m);
+    }
+    return Status::Ok();
+  }
+
+ protected:
+  Status Begin() override { return ExecScript("BEGIN IMMEDIATE"); }
+  Status Commit() override { return ExecScript("COMMIT"); }
+  void Rollback() override {
+    if (!sqlite3_get_autocommit(db_)) ExecScript("ROLLBACK");
+  }
+
+ private:
+  Status Error(int rc) {
+    Code code = (rc & 0xff) == SQLITE_CONSTRAINT ? Code::kConflict
+                : (rc & 0xff) == SQLITE_BUSY     ? Code::kUnavailable
+                                                 : Code::kInternal;
+    return Status(code, sqlite3_errmsg(db_));
+  }
+
+  Status Run(std::string_view sql, const std::vector<Value>& params, Rows* out) {
+    sqlite3_stmt* stmt = nullptr;
+    std::string key(sql);
+    auto it = cache_.find(key);
+    if (it != cache_.end()) {
+      stmt = it->second;
+    } else {
+      int rc = sqlite3_prepare_v3(db_, key.data(), int(key.size()), SQLITE_PREPARE_PERSISTENT,
+                                  &stmt, nullptr);
+      if (rc != SQLITE_OK) return Error(rc);
+      // Bounded: dynamic SQL (storage queries with many shapes) must not grow the cache forever.
+      if (cache_.size() >= 256) {
+        for (auto& [s, st] : cache_) sqlite3_finalize(st);
+        cache_.clear();
+      }
+      cache_.emplace(std::move(key), stmt);
+    }
+    struct Reset {
+      sqlite3_stmt* s;
+      ~Reset() {
+        sqlite3_reset(s);
+        sqlite3_clear_bindings(s);
+      }
+    } reset{stmt};
+
+    if (int(params.size()) != sqlite3_bind_parameter_count(stmt)) {
+      return Internal("SQL parameter count mismatch: statement expects " +
+                      std::to_string(sqlite3_bind_parameter_count(stmt)) + ", got " +
+                      std::to_string(params.size()));
+    }
+    for (size_t i = 0; i < params.size(); ++i) {
+      int idx = int(i + 1);
+      const Value& v = params[i];
+      int rc;
+      if (std::holds_alternative<std::monostate>(v)) {
+        rc = sqlite3_bind_null(stmt, idx);
+      } else if (auto* n = std::get_if<int64_t>(&v)) {
+        rc = sqlite3_bind_int64(stmt, idx, *n);
+      } else if (auto* d = std::get_if<double>(&v)) {
+        rc = sqlite3_bind_double(stmt, idx, *d);
+      } else {
+        const auto& s = std::get<std::string>(v);
+        rc = sqlite3_bind_text64(stmt, idx, s.data(), s.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
+      }
+      if (rc != SQLITE_OK) return Error(rc);
+    }
+
+    if (out) {
+      int n = sqlite3_column_count(stmt);
+      out->columns.clear();
+      for (int i = 0; i < n; ++i) out->columns.emplace_back(sqlite3_column_name(stmt, i));
+    }
+    for (;;) {
+      int rc = sqlite3_step(stmt);
+      if (rc == SQLITE_DONE) break;
+      if (rc != SQLITE_ROW) return Error(rc);
+      if (!out) continue;
+      int n = sqlite3_column_count(stmt);
+      std::vector<Value> row;
+      row.reserve(n);
+      for (int i = 0; i < n; ++i) {
+        switch (sqlite3_column_type(stmt, i)) {
+          case SQLITE_NULL:
+            row.emplace_back(std::monostate{});
+            break;
+          case SQLITE_INTEGER:
+            row.emplace_back(int64_t(sqlite3_column_int64(stmt, i)));
+            break;
+          case SQLITE_FLOAT:
+            row.emplace_back(sqlite3_column_double(stmt, i));
+            break;
+          default: {
+            const char* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt, i));
+            int len = sqlite3_column_bytes(stmt, i);
+            row.emplace_back(std::string(p ? p : "", size_t(len)));
+          }
+        }
+      }
+      out->rows.push_back(std::move(row));
+    }
+    return Status::Ok();
+  }
+
+  sqlite3* db_;
+  std::unordered_map<std::string, sqlite3_stmt*> cache_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Database>> SqliteDatabase::Open(const std::string& path) {
+  std::error_code ec;
+  auto parent = std::filesystem::path(path).parent_path();
+  if (!parent.empty()) std::filesystem::create_directories(parent, ec);
+  std::unique_ptr<SqliteDatabase> db(new SqliteDatabase(path));
+  // Open one connection now so a bad path fails at start, not at the first plugin call.
+  PS_ASSIGN(auto first, db->NewConnection());
+  db->idle_.push_back(first.get());
+  db->all_.push_back(std::move(first));
+  return std::unique_ptr<Database>(std::move(db));
+}
+
+SqliteDatabase::~SqliteDatabase() = default;
+
+const Dialect& SqliteDatabase::dialect() const { return kDialect; }
+
+Result<std::unique_ptr<Connection>> SqliteDatabase::NewConnection() {
+  sqlite3* raw = nullptr;
+  int rc = sqlite3_open_v2(path_.c_str(), &raw,
+                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  if (rc != SQLITE_OK) {
+    std::string m = raw ? sqlite3_errmsg(raw) : "out of memory";
+    sqlite3_close_v2(raw);
+    return Internal("cannot open SQLite database " + path_ + ": " + m);
+  }
+  sqlite3_busy_timeout(raw, 5000);
+  auto conn = std::make_unique<SqliteConnection>(raw);
+  PS_TRY(conn->ExecScript(
+      "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"));
+  return std::unique_ptr<Connection>(std::move(conn));
+}
+
+ConnectionHandle SqliteDatabase::Acquire() {
+  std::unique_lock<std::mutex> lock(mu_);
+  for (;;) {
+    if (!idle_.empty()) {
+      Connection* c = idle_.back();
+      idle_.pop_back();
+      return ConnectionHandle(c, [this](Connection* back) {
+        std::lock_guard<std::mutex> l(mu_);
+        idle_.push_back(back);
+        cv_.notify_one();
+      });
+    }
+    if (all_.size() < kPoolSize) {
+      auto made = NewConnection();
+      if (made.ok()) {
+        all_.push_back(std::move(made).value());
+        idle_.push_back(all_.back().get());
+        continue;
+      }
+    }
+    cv_.wait(lock, [this] { return !idle_.empty(); });
+  }
+}
+
+}  // namespace ps::store
