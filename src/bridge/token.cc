@@ -67,7 +67,8 @@ Result<Grant> TokenAuthority::VerifyBridgeToken(std::string_view token) const {
   return g;
 }
 
-std::string TokenAuthority::InvokeToken(std::string_view plugin_id, std::string_view version) const {
+std::string TokenAuthority::InvokeToken(std::string_view plugin_id,
+                                        std::string_view version) const {
   std::string msg = "invoke\n";
   msg += plugin_id;
   msg += '\n';

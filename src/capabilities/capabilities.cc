@@ -8,11 +8,11 @@ namespace {
 
 const std::vector<std::pair<std::string_view, std::string_view>>& LegacyTable() {
   static const std::vector<std::pair<std::string_view, std::string_view>> kTable = {
-      {"network:fetch", kNetworkRequest},  {"network:fetch:any", kNetworkUnrestricted},
-      {"read:content", kContentRead},      {"write:content", kContentWrite},
-      {"read:media", kMediaRead},          {"write:media", kMediaWrite},
-      {"read:users", kUsersRead},          {"email:provide", kEmailTransport},
-      {"email:intercept", kEmailEvents},   {"page:inject", kPageFragments},
+      {"network:fetch", kNetworkRequest}, {"network:fetch:any", kNetworkUnrestricted},
+      {"read:content", kContentRead},     {"write:content", kContentWrite},
+      {"read:media", kMediaRead},         {"write:media", kMediaWrite},
+      {"read:users", kUsersRead},         {"email:provide", kEmailTransport},
+      {"email:intercept", kEmailEvents},  {"page:inject", kPageFragments},
   };
   return kTable;
 }
@@ -21,9 +21,9 @@ const std::vector<std::pair<std::string_view, std::string_view>>& LegacyTable() 
 
 const std::vector<std::string_view>& CurrentNames() {
   static const std::vector<std::string_view> kNames = {
-      kNetworkRequest, kNetworkUnrestricted, kContentRead,   kContentWrite,
-      kTaxonomiesRead, kMediaRead,           kMediaWrite,    kUsersRead,
-      kEmailSend,      kEmailTransport,      kEmailEvents,   kPageFragments,
+      kNetworkRequest, kNetworkUnrestricted, kContentRead, kContentWrite,
+      kTaxonomiesRead, kMediaRead,           kMediaWrite,  kUsersRead,
+      kEmailSend,      kEmailTransport,      kEmailEvents, kPageFragments,
   };
   return kNames;
 }

@@ -22,8 +22,8 @@ std::string RandomBytes(size_t n) {
 std::string HmacSha256(std::string_view key, std::string_view message) {
   unsigned char mac[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  HMAC(EVP_sha256(), key.data(), int(key.size()), reinterpret_cast<const unsigned char*>(message.data()),
-       message.size(), mac, &len);
+  HMAC(EVP_sha256(), key.data(), int(key.size()),
+       reinterpret_cast<const unsigned char*>(message.data()), message.size(), mac, &len);
   return std::string(reinterpret_cast<char*>(mac), len);
 }
 

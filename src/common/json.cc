@@ -96,6 +96,8 @@ double ToDouble(const json::value& v) {
   return std::nan("");
 }
 
-std::string Quote(std::string_view s) { return json::serialize(json::string_view(s.data(), s.size())); }
+std::string Quote(std::string_view s) {
+  return json::serialize(json::string_view(s.data(), s.size()));
+}
 
 }  // namespace ps

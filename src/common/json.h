@@ -17,7 +17,9 @@ Result<json::value> ParseJson(std::string_view text);
 std::string Stringify(const json::value& v);
 
 // JS `typeof v === "number"`.
-inline bool IsNumber(const json::value& v) { return v.is_int64() || v.is_uint64() || v.is_double(); }
+inline bool IsNumber(const json::value& v) {
+  return v.is_int64() || v.is_uint64() || v.is_double();
+}
 double ToDouble(const json::value& v);
 
 // The JSON text of a string, with quotes (for messages such as `Invalid locale code: "<x>"`).

@@ -15,14 +15,14 @@ namespace ps {
 
 enum class Code {
   kOk = 0,
-  kInvalidArgument,     // bad input from a plugin or caller (message names what and where)
-  kPermissionDenied,    // a capability or token check failed
-  kUnauthenticated,     // missing or invalid credentials
+  kInvalidArgument,   // bad input from a plugin or caller (message names what and where)
+  kPermissionDenied,  // a capability or token check failed
+  kUnauthenticated,   // missing or invalid credentials
   kNotFound,
-  kConflict,            // unique constraint, concurrent change
-  kTooLarge,            // a size cap was exceeded
-  kUnavailable,         // try again later (write fence, restarting plugin, database down)
-  kInternal,            // a bug or an unexpected failure of a dependency (SQL error text included)
+  kConflict,     // unique constraint, concurrent change
+  kTooLarge,     // a size cap was exceeded
+  kUnavailable,  // try again later (write fence, restarting plugin, database down)
+  kInternal,     // a bug or an unexpected failure of a dependency (SQL error text included)
 };
 
 class Status {
@@ -49,7 +49,9 @@ class Status {
   std::string detail_code_;
 };
 
-inline Status InvalidArgument(std::string m) { return Status(Code::kInvalidArgument, std::move(m)); }
+inline Status InvalidArgument(std::string m) {
+  return Status(Code::kInvalidArgument, std::move(m));
+}
 inline Status PermissionDenied(std::string m) {
   return Status(Code::kPermissionDenied, std::move(m));
 }
@@ -59,7 +61,7 @@ inline Status NotFound(std::string m) { return Status(Code::kNotFound, std::move
 template <typename T>
 class Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : v_(std::move(value)) {}        // NOLINT: implicit by design
   Result(Status status) : v_(std::move(status)) {  // NOLINT
     assert(!std::get<Status>(v_).ok());
   }
@@ -84,10 +86,10 @@ class Result {
 }  // namespace ps
 
 // Early return on failure. PS_TRY(expr) for Status; PS_ASSIGN(lhs, expr) for Result<T>.
-#define PS_TRY(expr)                 \
-  do {                               \
-    ::ps::Status _st = (expr);       \
-    if (!_st.ok()) return _st;       \
+#define PS_TRY(expr)           \
+  do {                         \
+    ::ps::Status _st = (expr); \
+    if (!_st.ok()) return _st; \
   } while (0)
 
 #define PS_CONCAT_INNER(a, b) a##b

@@ -3,6 +3,8 @@
 #include <string>
 #include <vector>
 
+#include "common/ids.h"
+
 namespace ps::store {
 namespace {
 
@@ -188,13 +190,13 @@ Status Migrate(Connection& conn, const Dialect& dialect) {
   for (const auto& m : Migrations()) {
     Status st = conn.Transaction([&]() -> Status {
       // Checked inside the write transaction so two processes starting together apply it once.
-      PS_ASSIGN(auto done, conn.Query("SELECT 1 FROM _ps_migrations WHERE version = ?",
-                                      {int64_t(m.version)}));
+      PS_ASSIGN(auto done,
+                conn.Query("SELECT 1 FROM _ps_migrations WHERE version = ?", {int64_t(m.version)}));
       if (!done.empty()) return Status::Ok();
       PS_TRY(conn.ExecScript(Render(m.sql, dialect)));
       PS_ASSIGN(auto n, conn.Exec("INSERT INTO _ps_migrations (version, name, applied_at) VALUES "
-                                  "(?, ?, datetime('now'))",
-                                  {int64_t(m.version), std::string(m.name)}));
+                                  "(?, ?, ?)",
+                                  {int64_t(m.version), std::string(m.name), NowIso()}));
       (void)n;
       return Status::Ok();
     });

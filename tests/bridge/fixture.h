@@ -38,10 +38,12 @@ class BridgeTest : public ::testing::Test {
       return Status::Ok();
     };
     opts.log = [this](const std::string& id, bridge::LogLevel l, const std::string& msg,
-                      const json::value& data) { logged_.push_back({id, l, msg, data}); };
+                      const json::value& data) {
+      logged_.push_back({id, l, msg, data});
+    };
     Customize(opts);
-    bridge_ = std::make_unique<bridge::Bridge>(
-        *db_, bridge::TokenAuthority(std::string(64, 'a')), std::move(opts));
+    bridge_ = std::make_unique<bridge::Bridge>(*db_, bridge::TokenAuthority(std::string(64, 'a')),
+                                               std::move(opts));
   }
 
   // Override to change options before the bridge is built.

@@ -16,8 +16,8 @@ class SqliteDialect : public Dialect {
   }
   std::string JsonNumeric(std::string_view f) const override {
     std::string path = "'$." + std::string(f) + "'";
-    return "CASE WHEN json_type(data, " + path + ") IN ('integer','real') THEN json_extract(data, " +
-           path + ") END";
+    return "CASE WHEN json_type(data, " + path +
+           ") IN ('integer','real') THEN json_extract(data, " + path + ") END";
   }
   std::string JsonOrder(std::string_view f) const override { return JsonText(f); }
   std::string_view LikeCi() const override { return "LIKE"; }
@@ -180,8 +180,9 @@ const Dialect& SqliteDatabase::dialect() const { return kDialect; }
 
 Result<std::unique_ptr<Connection>> SqliteDatabase::NewConnection() {
   sqlite3* raw = nullptr;
-  int rc = sqlite3_open_v2(path_.c_str(), &raw,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  int rc =
+      sqlite3_open_v2(path_.c_str(), &raw,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     std::string m = raw ? sqlite3_errmsg(raw) : "out of memory";
     sqlite3_close_v2(raw);

@@ -1,0 +1,497 @@
+// kv/* and storage/* (bridge.md §3.1, §3.2, §5). No capability: every plugin has its own KV and
+// its declared storage collections, scoped by plugin id in `_plugin_storage`.
+#include <algorithm>
+#include <cmath>
+#include <regex>
+
+#include "bridge/methods.h"
+#include "bridge/params.h"
+#include "common/encoding.h"
+
+namespace ps::bridge {
+namespace {
+
+constexpr const char* kKvCollection = "__kv";
+
+Status Upsert(store::Connection& c, const std::string& plugin, const std::string& coll,
+              const std::string& id, const json::value* data, const std::string& now) {
+  store::Value text = data ? store::Value(Stringify(*data)) : store::Value(std::monostate{});
+  auto r = c.Exec(
+      "INSERT INTO _plugin_storage (plugin_id, collection, id, data, created_at, updated_at) "
+      "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (plugin_id, collection, id) DO UPDATE SET data = "
+      "excluded.data, updated_at = excluded.updated_at",
+      {plugin, coll, id, text, now, now});
+  return r.status();
+}
+
+// ---- KV ----------------------------------------------------------------------------------
+
+Result<CallResult> KvGet(CallContext& c) {
+  PS_ASSIGN(std::string key, params::RequiredString(c.params, "key"));
+  auto conn = c.db.Acquire();
+  PS_ASSIGN(auto rows, conn->Query("SELECT data FROM _plugin_storage WHERE plugin_id = ? AND "
+                                   "collection = ? AND id = ?",
+                                   {c.grant.plugin_id, std::string(kKvCollection), key}));
+  if (rows.empty()) return Value(nullptr);
+  const std::string* text = SqlText(rows.rows[0][0]);
+  if (!text) return Value(nullptr);
+  auto parsed = ParseJson(*text);
+  if (!parsed.ok()) return Value(json::string(*text));  // not JSON: the raw text
+  return Value(std::move(parsed).value());
+}
+
+Result<CallResult> KvSet(CallContext& c) {
+  PS_ASSIGN(std::string key, params::RequiredString(c.params, "key"));
+  auto conn = c.db.Acquire();
+  PS_TRY(
+      Upsert(*conn, c.grant.plugin_id, kKvCollection, key, c.params.if_contains("value"), Now()));
+  return Void();
+}
+
+Result<CallResult> KvDelete(CallContext& c) {
+  PS_ASSIGN(std::string key, params::RequiredString(c.params, "key"));
+  auto conn = c.db.Acquire();
+  PS_ASSIGN(int64_t n, conn->Exec("DELETE FROM _plugin_storage WHERE plugin_id = ? AND "
+                                  "collection = ? AND id = ?",
+                                  {c.grant.plugin_id, std::string(kKvCollection), key}));
+  return Value(n > 0);
+}
+
+Result<CallResult> KvList(CallContext& c) {
+  PS_ASSIGN(auto prefix, params::OptionalString(c.params, "prefix"));
+  auto conn = c.db.Acquire();
+  // The prefix is escaped (EmDash passes % and _ through as wildcards); matching stays ASCII
+  // case-insensitive as on EmDash.
+  std::string sql =
+      "SELECT id, data FROM _plugin_storage WHERE plugin_id = ? AND collection = ? "
+      "AND id " +
+      std::string(c.db.dialect().LikeCi()) + " ? ESCAPE '\\' ORDER BY id";
+  PS_ASSIGN(auto rows, conn->Query(sql, {c.grant.plugin_id, std::string(kKvCollection),
+                                         LikePrefix(prefix.value_or(""))}));
+  json::array out;
+  for (auto& row : rows.rows) {
+    PS_ASSIGN(json::value v, ParseJson(*SqlText(row[1])));
+    json::object e;
+    e["key"] = *SqlText(row[0]);
+    e["value"] = std::move(v);
+    out.emplace_back(std::move(e));
+  }
+  return Value(std::move(out));
+}
+
+// ---- storage -----------------------------------------------------------------------------
+
+// collection string -> declared (the precedence of every storage method).
+Result<std::string> Collection(CallContext& c) {
+  PS_ASSIGN(std::string coll, params::RequiredString(c.params, "collection"));
+  const auto& declared = c.grant.storage_collections;
+  if (std::find(declared.begin(), declared.end(), coll) == declared.end()) {
+    return InvalidArgument("Storage collection not declared: " + coll);
+  }
+  return coll;
+}
+
+Result<json::value> ParseDoc(const store::Value& v) {
+  const std::string* text = SqlText(v);
+  if (!text) return json::value(nullptr);
+  return ParseJson(*text);
+}
+
+Result<CallResult> StorageGet(CallContext& c) {
+  PS_ASSIGN(std::string coll, Collection(c));
+  PS_ASSIGN(std::string id, params::RequiredString(c.params, "id"));
+  auto conn = c.db.Acquire();
+  PS_ASSIGN(auto rows, conn->Query("SELECT data FROM _plugin_storage WHERE plugin_id = ? AND "
+                                   "collection = ? AND id = ?",
+                                   {c.grant.plugin_id, coll, id}));
+  if (rows.empty()) return Value(nullptr);
+  PS_ASSIGN(json::value doc, ParseDoc(rows.rows[0][0]));
+  return Value(std::move(doc));
+}
+
+Result<CallResult> StoragePut(CallContext& c) {
+  PS_ASSIGN(std::string coll, Collection(c));
+  PS_ASSIGN(std::string id, params::RequiredString(c.params, "id"));
+  auto conn = c.db.Acquire();
+  PS_TRY(Upsert(*conn, c.grant.plugin_id, coll, id, c.params.if_contains("data"), Now()));
+  return Void();
+}
+
+Result<CallResult> StorageDelete(CallContext& c) {
+  PS_ASSIGN(std::string coll, Collection(c));
+  PS_ASSIGN(std::string id, params::RequiredString(c.params, "id"));
+  auto conn = c.db.Acquire();
+  PS_ASSIGN(int64_t n, conn->Exec("DELETE FROM _plugin_storage WHERE plugin_id = ? AND "
+                                  "collection = ? AND id = ?",
+                                  {c.grant.plugin_id, coll, id}));
+  return Value(n > 0);
+}
+
+std::string Placeholders(size_t n) {
+  std::string s;
+  for (size_t i = 0; i < n; ++i) s += i ? ", ?" : "?";
+  return s;
+}
+
+// Large id lists are processed in chunks so no statement exceeds the driver's parameter limit.
+constexpr size_t kChunk = 500;
+
+Result<CallResult> StorageGetMany(CallContext& c) {
+  PS_ASSIGN(std::string coll, Collection(c));
+  PS_ASSIGN(auto ids, params::StringArray(c.params, "ids"));
+  json::array out;
+  if (ids.empty()) return Value(std::move(out));
+  auto conn = c.db.Acquire();
+  for (size_t off = 0; off < ids.size(); off += kChunk) {
+    size_t n = std::min(kChunk, ids.size() - off);
+    std::vector<store::Value> args = {c.grant.plugin_id, coll};
+    for (size_t i = 0; i < n; ++i) args.emplace_back(ids[off + i]);
+    PS_ASSIGN(auto rows, conn->Query("SELECT id, data FROM _plugin_storage WHERE plugin_id = ? "
+                                     "AND collection = ? AND id IN (" +
+                                         Placeholders(n) + ")",
+                                     args));
+    for (auto& row : rows.rows) {
+      PS_ASSIGN(json::value doc, ParseDoc(row[1]));
+      json::array pair;
+      pair.emplace_back(json::string(*SqlText(row[0])));
+      pair.emplace_back(std::move(doc));
+      out.emplace_back(std::move(pair));
+    }
+  }
+  return Value(std::move(out));
+}
+
+Result<CallResult> StoragePutMany(CallContext& c) {
+  PS_ASSIGN(std::string coll, Collection(c));
+  PS_ASSIGN(auto items, params::StorageItems(c.params, "items"));
+  if (items.empty()) return Void();
+  auto conn = c.db.Acquire();
+  std::string now = Now();
+  PS_TRY(conn->Transaction([&]() -> Status {
+    for (const auto& it : items)
+      PS_TRY(Upsert(*conn, c.grant.plugin_id, coll, it.id, it.data, now));
+    return Status::Ok();
+  }));
+  return Void();
+}
+
+Result<CallResult> StorageDeleteMany(CallContext& c) {
+  PS_ASSIGN(std::string coll, Collection(c));
+  PS_ASSIGN(auto ids, params::StringArray(c.params, "ids"));
+  if (ids.empty()) return Value(0);
+  auto conn = c.db.Acquire();
+  int64_t total = 0;
+  PS_TRY(conn->Transaction([&]() -> Status {
+    for (size_t off = 0; off < ids.size(); off += kChunk) {
+      size_t n = std::min(kChunk, ids.size() - off);
+      std::vector<store::Value> args = {c.grant.plugin_id, coll};
+      for (size_t i = 0; i < n; ++i) args.emplace_back(ids[off + i]);
+      PS_ASSIGN(int64_t k, conn->Exec("DELETE FROM _plugin_storage WHERE plugin_id = ? AND "
+                                      "collection = ? AND id IN (" +
+                                          Placeholders(n) + ")",
+                                      args));
+      total += k;
+    }
+    return Status::Ok();
+  }));
+  return Value(total);
+}
+
+// ---- storage/query and storage/count (§5) ------------------------------------------------
+
+Status CheckField(const std::string& f, const char* label) {
+  static const std::regex re("^[a-zA-Z][a-zA-Z0-9_]*$");
+  if (f.empty()) return InvalidArgument(std::string(label) + " must be a non-empty string");
+  if (f.size() > 128) {
+    return InvalidArgument(std::string(label) + " must be 128 characters or less, got " +
+                           std::to_string(f.size()));
+  }
+  if (!std::regex_match(f, re)) {
+    return InvalidArgument(std::string(label) + " must match /^[a-zA-Z][a-zA-Z0-9_]*$/ (got \"" +
+                           f + "\")");
+  }
+  return Status::Ok();
+}
+
+bool Indexed(const std::vector<std::string>& fields, const std::string& f) {
+  return std::find(fields.begin(), fields.end(), f) != fields.end();
+}
+
+// Appends one comparison, choosing the numeric extract iff the bound value is a number.
+void Compare(const store::Dialect& d, const std::string& f, const char* op, const json::value& v,
+             std::vector<std::string>& frags, std::vector<store::Value>& args) {
+  if (v.is_null()) {
+    frags.push_back(d.JsonText(f) + " " + op + " NULL");
+    return;
+  }
+  frags.push_back((IsNumber(v) ? d.JsonNumeric(f) : d.JsonText(f)) + " " + op + " ?");
+  args.push_back(ToSql(v));
+}
+
+Status BuildWhere(const store::Dialect& d, const json::object& where, std::string* sql,
+                  std::vector<store::Value>* args) {
+  std::vector<std::string> frags;
+  for (const auto& kv : where) {
+    std::string f(kv.key());
+    PS_TRY(CheckField(f, "plugin storage field name"));
+    const json::value& v = kv.value();
+    if (v.is_null()) {
+      frags.push_back(d.JsonText(f) + " IS NULL");
+    } else if (IsNumber(v)) {
+      frags.push_back(d.JsonNumeric(f) + " = ?");
+      args->push_back(ToSql(v));
+    } else if (v.is_string()) {
+      frags.push_back(d.JsonText(f) + " = ?");
+      args->push_back(std::string(v.get_string()));
+    } else if (v.is_bool()) {
+      frags.push_back(d.JsonText(f) + " = ?");
+      args->push_back(int64_t(v.get_bool() ? 1 : 0));
+    } else if (v.is_object() && v.get_object().if_contains("in") &&
+               v.get_object().at("in").is_array()) {
+      const auto& in = v.get_object().at("in").get_array();
+      bool numeric = !in.empty();
+      for (const auto& e : in) numeric &= IsNumber(e);
+      std::string list;
+      for (const auto& e : in) {
+        list += list.empty() ? "?" : ", ?";
+        args->push_back(ToSql(e));
+      }
+      frags.push_back((numeric ? d.JsonNumeric(f) : d.JsonText(f)) + " IN (" + list + ")");
+    } else if (v.is_object() && v.get_object().if_contains("startsWith") &&
+               v.get_object().at("startsWith").is_string()) {
+      frags.push_back(d.JsonText(f) + " " + std::string(d.LikeCi()) + " ? ESCAPE '\\'");
+      args->push_back(LikePrefix(v.get_object().at("startsWith").get_string()));
+    } else if (v.is_object() && (v.get_object().contains("gt") || v.get_object().contains("gte") ||
+                                 v.get_object().contains("lt") || v.get_object().contains("lte"))) {
+      const auto& o = v.get_object();
+      static const std::pair<const char*, const char*> kOps[] = {
+          {"gt", ">"}, {"gte", ">="}, {"lt", "<"}, {"lte", "<="}};
+      std::vector<std::string> parts;
+      for (const auto& [key, op] : kOps) {
+        if (auto* b = o.if_contains(key)) Compare(d, f, op, *b, parts, *args);
+      }
+      std::string joined;
+      for (const auto& p : parts) joined += (joined.empty() ? "" : " AND ") + p;
+      frags.push_back(joined);
+    } else {
+      return InvalidArgument("Unknown filter type for field '" + f + "'");
+    }
+  }
+  std::string joined;
+  for (const auto& p : frags) joined += (joined.empty() ? "" : " AND ") + p;
+  *sql = joined;
+  return Status::Ok();
+}
+
+Status BadCursor(const std::string& cursor) {
+  std::string shown = cursor.size() <= 50 ? cursor : cursor.substr(0, 47) + "...";
+  return InvalidArgument("Invalid pagination cursor: " + shown);
+}
+
+// Cursor formats. Default order: EmDash's {"orderValue": created_at, "id": id}. Custom orderBy
+// (our fix): {"order": [values of the orderBy fields], "id": id}, so the next page continues
+// exactly after the last row under that ordering.
+struct Cursor {
+  std::string order_value;
+  json::array order;
+  std::string id;
+};
+
+Result<Cursor> DecodeCursor(const std::string& cursor, size_t custom_terms) {
+  if (cursor.empty() || cursor.size() > 4096) return BadCursor(cursor);
+  auto bytes = Base64Decode(cursor);
+  if (!bytes) return BadCursor(cursor);
+  auto parsed = ParseJson(*bytes);
+  if (!parsed.ok() || !parsed->is_object()) return BadCursor(cursor);
+  const auto& o = parsed->get_object();
+  auto* id = o.if_contains("id");
+  if (!id || !id->is_string()) return BadCursor(cursor);
+  Cursor c;
+  c.id = id->get_string();
+  if (custom_terms == 0) {
+    auto* ov = o.if_contains("orderValue");
+    if (!ov || !ov->is_string()) return BadCursor(cursor);
+    c.order_value = ov->get_string();
+  } else {
+    auto* ord = o.if_contains("order");
+    if (!ord || !ord->is_array() || ord->get_array().size() != custom_terms) {
+      return BadCursor(cursor);
+    }
+    for (const auto& e : ord->get_array()) {
+      if (!(e.is_null() || e.is_string() || IsNumber(e))) return BadCursor(cursor);
+    }
+    c.order = ord->get_array();
+  }
+  return c;
+}
+
+// Rows strictly after the cursor under ORDER BY t1 d1, …, tn dn, id ASC, where NULL sorts first
+// (SQLite's and our PostgreSQL order: NULLS FIRST for ASC).
+std::string AfterPredicate(const std::vector<std::string>& exprs,
+                           const std::vector<std::string>& dirs, const json::array& values,
+                           const std::string& last_id, std::vector<store::Value>* args) {
+  std::string any;
+  for (size_t i = 0; i <= exprs.size(); ++i) {
+    std::string term;
+    for (size_t j = 0; j < i; ++j) {
+      if (values[j].is_null()) {
+        term += exprs[j] + " IS NULL AND ";
+      } else {
+        term += exprs[j] + " = ? AND ";
+        args->push_back(ToSql(values[j]));
+      }
+    }
+    if (i == exprs.size()) {
+      term += "id > ?";
+      args->push_back(last_id);
+    } else {
+      bool asc = dirs[i] == "asc";
+      const json::value& v = values[i];
+      if (v.is_null()) {
+        if (!asc) continue;  // NULL sorts last under DESC: nothing is strictly after it
+        term += exprs[i] + " IS NOT NULL";
+      } else if (asc) {
+        term += exprs[i] + " > ?";
+        args->push_back(ToSql(v));
+      } else {
+        term += "(" + exprs[i] + " < ? OR " + exprs[i] + " IS NULL)";
+        args->push_back(ToSql(v));
+      }
+    }
+    any += (any.empty() ? "(" : " OR (") + term + ")";
+  }
+  return "(" + any + ")";
+}
+
+Result<CallResult> StorageQuery(CallContext& c) {
+  PS_ASSIGN(std::string coll, Collection(c));
+  PS_ASSIGN(const json::object* where, params::OptionalObject(c.params, "where"));
+  PS_ASSIGN(auto order_by, params::OrderBy(c.params, "orderBy"));
+  int64_t limit = 50;
+  if (auto* l = c.params.if_contains("limit"); l && IsNumber(*l)) {
+    double n = std::floor(ToDouble(*l));
+    limit = std::isnan(n) ? 50 : int64_t(std::clamp(n, 1.0, 100.0));
+  }
+  auto indexed = c.indexed_fields(coll);
+  if (where) {
+    for (const auto& kv : *where) {
+      std::string f(kv.key());
+      if (!Indexed(indexed, f)) {
+        return InvalidArgument("Cannot query on non-indexed field '" + f + "'.");
+      }
+    }
+  }
+  for (const auto& [f, dir] : order_by) {
+    if (!Indexed(indexed, f))
+      return InvalidArgument("Cannot order by non-indexed field '" + f + "'.");
+  }
+  const auto& d = c.db.dialect();
+  std::string where_sql;
+  std::vector<store::Value> args = {c.grant.plugin_id, coll};
+  if (where && !where->empty()) PS_TRY(BuildWhere(d, *where, &where_sql, &args));
+  std::vector<std::string> exprs, dirs;
+  for (const auto& [f, dir] : order_by) {
+    PS_TRY(CheckField(f, "plugin storage order field name"));
+    exprs.push_back(d.JsonOrder(f));
+    dirs.push_back(dir);
+  }
+  std::string sql = "SELECT id, data, created_at";
+  for (size_t i = 0; i < exprs.size(); ++i) sql += ", " + exprs[i] + " AS o" + std::to_string(i);
+  sql += " FROM _plugin_storage WHERE plugin_id = ? AND collection = ?";
+  if (!where_sql.empty()) sql += " AND (" + where_sql + ")";
+
+  PS_ASSIGN(auto cursor_param, params::OptionalString(c.params, "cursor"));
+  if (cursor_param && !cursor_param->empty()) {
+    PS_ASSIGN(Cursor cur, DecodeCursor(*cursor_param, exprs.size()));
+    if (exprs.empty()) {
+      sql += " AND (created_at, id) > (?, ?)";
+      args.push_back(cur.order_value);
+      args.push_back(cur.id);
+    } else {
+      sql += " AND " + AfterPredicate(exprs, dirs, cur.order, cur.id, &args);
+    }
+  }
+  if (exprs.empty()) {
+    sql += " ORDER BY created_at ASC, id ASC";
+  } else {
+    sql += " ORDER BY ";
+    for (size_t i = 0; i < exprs.size(); ++i) {
+      sql += exprs[i] + (dirs[i] == "asc" ? " ASC" : " DESC") + ", ";
+    }
+    sql += "id ASC";
+  }
+  sql += " LIMIT ?";
+  args.push_back(limit + 1);
+
+  auto conn = c.db.Acquire();
+  PS_ASSIGN(auto rows, conn->Query(sql, args));
+  bool has_more = int64_t(rows.size()) > limit;
+  json::array items;
+  for (int64_t i = 0; i < std::min<int64_t>(limit, rows.size()); ++i) {
+    PS_ASSIGN(json::value doc, ParseDoc(rows.rows[i][1]));
+    json::object item;
+    item["id"] = *SqlText(rows.rows[i][0]);
+    item["data"] = std::move(doc);
+    items.emplace_back(std::move(item));
+  }
+  json::object out;
+  out["items"] = std::move(items);
+  out["hasMore"] = has_more;
+  if (has_more) {
+    const auto& last = rows.rows[limit - 1];
+    json::object cur;
+    if (exprs.empty()) {
+      cur["orderValue"] = FromSql(last[2]);
+      cur["id"] = *SqlText(last[0]);
+    } else {
+      json::array order;
+      for (size_t i = 0; i < exprs.size(); ++i) order.push_back(FromSql(last[3 + i]));
+      cur["order"] = std::move(order);
+      cur["id"] = *SqlText(last[0]);
+    }
+    out["cursor"] = Base64Encode(Stringify(cur));
+  }
+  return Value(std::move(out));
+}
+
+Result<CallResult> StorageCount(CallContext& c) {
+  PS_ASSIGN(std::string coll, Collection(c));
+  PS_ASSIGN(const json::object* where, params::OptionalObject(c.params, "where"));
+  std::string where_sql;
+  std::vector<store::Value> args = {c.grant.plugin_id, coll};
+  if (where && !where->empty()) {
+    auto indexed = c.indexed_fields(coll);
+    for (const auto& kv : *where) {
+      std::string f(kv.key());
+      if (!Indexed(indexed, f)) {
+        return InvalidArgument("Cannot query on non-indexed field '" + f + "'.");
+      }
+    }
+    PS_TRY(BuildWhere(c.db.dialect(), *where, &where_sql, &args));
+  }
+  std::string sql =
+      "SELECT COUNT(*) AS count FROM _plugin_storage WHERE plugin_id = ? AND collection = ?";
+  if (!where_sql.empty()) sql += " AND (" + where_sql + ")";
+  auto conn = c.db.Acquire();
+  PS_ASSIGN(auto rows, conn->Query(sql, args));
+  return Value(std::get<int64_t>(rows.rows[0][0]));
+}
+
+}  // namespace
+
+void AddKvStorageMethods(MethodTable& t) {
+  t["kv/get"] = KvGet;
+  t["kv/set"] = KvSet;
+  t["kv/delete"] = KvDelete;
+  t["kv/list"] = KvList;
+  t["storage/get"] = StorageGet;
+  t["storage/put"] = StoragePut;
+  t["storage/delete"] = StorageDelete;
+  t["storage/getMany"] = StorageGetMany;
+  t["storage/putMany"] = StoragePutMany;
+  t["storage/deleteMany"] = StorageDeleteMany;
+  t["storage/query"] = StorageQuery;
+  t["storage/count"] = StorageCount;
+}
+
+}  // namespace ps::bridge

@@ -1,0 +1,82 @@
+#include "store/schema_registry.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+
+#include "test_util.h"
+
+namespace ps::store {
+namespace {
+
+class SchemaRegistryTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto db = OpenDatabase("sqlite:" + (dir_ / "site.db").string());
+    ASSERT_TRUE(db.ok()) << db.status().message();
+    db_ = std::move(db).value();
+  }
+  ps::testing::TempDir dir_;
+  std::unique_ptr<Database> db_;
+};
+
+TEST_F(SchemaRegistryTest, CreatesTableWithEmDashColumnsAndRegistryRows) {
+  CollectionSpec spec{"posts",
+                      "Posts",
+                      {{"title", "string", true},
+                       {"body", "portableText"},
+                       {"rating", "number"},
+                       {"views", "integer"}},
+                      {"revisions", "drafts"}};
+  ASSERT_TRUE(CreateCollection(*db_, spec).ok());
+  auto conn = db_->Acquire();
+  auto cols = conn->Query("SELECT name, type FROM pragma_table_info('ec_posts')");
+  ASSERT_TRUE(cols.ok());
+  std::map<std::string, std::string> types;
+  for (auto& r : cols->rows) types[std::get<std::string>(r[0])] = std::get<std::string>(r[1]);
+  for (const char* c : {"id", "slug", "status", "author_id", "primary_byline_id", "created_at",
+                        "updated_at", "published_at", "scheduled_at", "deleted_at", "version",
+                        "live_revision_id", "draft_revision_id", "locale", "translation_group"}) {
+    EXPECT_TRUE(types.count(c)) << c;
+  }
+  EXPECT_EQ(types["title"], "TEXT");
+  EXPECT_EQ(types["rating"], "REAL");
+  EXPECT_EQ(types["views"], "INTEGER");
+  auto listed = ListCollections(*db_);
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ((*listed)[0].slug, "posts");
+  EXPECT_EQ((*listed)[0].fields.size(), 4u);
+  EXPECT_EQ((*listed)[0].supports, (std::vector<std::string>{"revisions", "drafts"}));
+}
+
+TEST_F(SchemaRegistryTest, SlugIsUniquePerLocale) {
+  ASSERT_TRUE(CreateCollection(*db_, {"pages", "Pages", {}, {}}).ok());
+  auto conn = db_->Acquire();
+  ASSERT_TRUE(conn->Exec("INSERT INTO ec_pages (id, slug, locale) VALUES ('a', 's', 'en')").ok());
+  ASSERT_TRUE(conn->Exec("INSERT INTO ec_pages (id, slug, locale) VALUES ('b', 's', 'fr')").ok());
+  auto dup = conn->Exec("INSERT INTO ec_pages (id, slug, locale) VALUES ('c', 's', 'en')");
+  ASSERT_FALSE(dup.ok());
+  EXPECT_EQ(dup.status().message(), "UNIQUE constraint failed: ec_pages.slug, ec_pages.locale");
+}
+
+TEST_F(SchemaRegistryTest, RefusesBadNamesTypesAndDuplicates) {
+  EXPECT_EQ(CreateCollection(*db_, {"Posts", "", {}, {}}).message(),
+            "collection slug \"Posts\" must match ^[a-z][a-z0-9_]*$ (at most 63 characters)");
+  EXPECT_EQ(CreateCollection(*db_, {"x; DROP TABLE users", "", {}, {}}).code(),
+            Code::kInvalidArgument);
+  EXPECT_EQ(CreateCollection(*db_, {"p", "", {{"slug", "string"}}, {}}).message(),
+            "field slug \"slug\" is a reserved system column");
+  EXPECT_NE(CreateCollection(*db_, {"p", "", {{"t", "blob"}}, {}})
+                .message()
+                .find("unknown type \"blob\""),
+            std::string::npos);
+  EXPECT_EQ(CreateCollection(*db_, {"p", "", {{"a", "string"}, {"a", "text"}}, {}}).message(),
+            "field slug \"a\" is listed twice");
+  ASSERT_TRUE(CreateCollection(*db_, {"p", "", {}, {}}).ok());
+  auto again = CreateCollection(*db_, {"p", "", {}, {}});
+  EXPECT_EQ(again.code(), Code::kConflict);
+}
+
+}  // namespace
+}  // namespace ps::store
