@@ -182,14 +182,23 @@ std::vector<std::string> Bridge::IndexedFields(const Grant& g, const std::string
 }
 
 Result<CallResult> Bridge::Call(const Grant& grant, std::string_view method,
-                                const json::object& params) {
+                                const json::object& params, Invocation* invocation) {
   const auto& table = Table();
   auto it = table.find(std::string(method));
   if (it == table.end()) return InvalidArgument("Unknown bridge method: " + std::string(method));
+  if (invocation && ++invocation->bridge_calls > invocation->bridge_call_limit) {
+    return Status(Code::kTooLarge, "Plugin " + grant.plugin_id + " exceeded the limit of " +
+                                       std::to_string(invocation->bridge_call_limit) +
+                                       " bridge calls in one invocation")
+        .WithDetailCode("bridge_call_limit_exceeded");
+  }
   caps::CapabilitySet caps(grant.capabilities);
-  CallContext ctx{*this, grant, caps, params, db_, options_, [this, &grant](const std::string& c) {
-                    return IndexedFields(grant, c);
-                  }};
+  CallContext ctx{
+      *this,      grant,
+      caps,       params,
+      db_,        options_,
+      invocation, [this, &grant](const std::string& c) {
+                    return IndexedFields(grant, c); }};
   return it->second(ctx);
 }
 
@@ -210,11 +219,17 @@ Reply Bridge::Envelope(const Result<CallResult>& r) {
     o["error"] = std::move(err);
     return {503, Stringify(o)};
   }
+  if (!st.detail_code().empty()) {
+    json::object o;  // a limit violation: the plugin's Error gets this code
+    o["error"] = st.message();
+    o["code"] = st.detail_code();
+    return {500, Stringify(o)};
+  }
   return {500, ErrorBody(st.message())};
 }
 
-Reply Bridge::Handle(std::string_view authorization, std::string_view method,
-                     std::string_view body) {
+Reply Bridge::Handle(std::string_view authorization, std::string_view method, std::string_view body,
+                     Invocation* invocation) {
   if (authorization.substr(0, 7) != "Bearer ") {
     return {401, ErrorBody("Missing or invalid authorization")};
   }
@@ -228,7 +243,7 @@ Reply Bridge::Handle(std::string_view authorization, std::string_view method,
     if (!parsed->is_object()) return {400, ErrorBody("Request body must be a JSON object")};
     params = std::move(parsed->get_object());
   }
-  return Envelope(Call(*grant, method, params));
+  return Envelope(Call(*grant, method, params, invocation));
 }
 
 }  // namespace ps::bridge

@@ -13,6 +13,8 @@
 // and can be refused by unregistering the old version.
 #pragma once
 
+#include <atomic>
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
@@ -35,9 +37,26 @@ namespace ps::bridge {
 // plugin id. Returns the failure to report to the plugin.
 using EmailSender = std::function<Status(const json::object& message, const std::string& source)>;
 
-// Performs `http/fetch` (filled in by the http/ component). Gets the caller's grant and the raw
-// params object; returns {status, statusText, headers, bodyBase64}.
-using HttpFetcher = std::function<Result<json::value>(const Grant&, const json::object& params)>;
+// One plugin invocation (a hook or route call) as the bridge sees it: every bridge call made
+// while serving it carries its id. Counters enforce the per-invocation limits.
+struct Invocation {
+  std::string id;
+  std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
+  int subrequest_limit = 10;      // ctx.http.fetch calls
+  int bridge_call_limit = 10000;  // every bridge call: a guard against runaway loops
+  std::atomic<int> subrequests{0};
+  std::atomic<int> bridge_calls{0};
+};
+
+// What the outbound HTTP component gets for one `http/fetch`: the caller's grant, the raw params
+// ({url, init?}) and the time by which the whole fetch (all redirect hops) must be done.
+struct FetchRequest {
+  const Grant& grant;
+  const json::object& params;
+  std::chrono::steady_clock::time_point deadline;
+};
+// Performs `http/fetch` (the http/ component). Returns {status, statusText, headers, bodyBase64}.
+using HttpFetcher = std::function<Result<json::value>(const FetchRequest&)>;
 
 enum class LogLevel { kDebug, kInfo, kWarn, kError };
 // Receives ctx.log lines: plugin id, level, message, data (null when absent).
@@ -86,12 +105,16 @@ class Bridge {
   const TokenAuthority& tokens() const { return tokens_; }
 
   // One call, already authenticated. Errors: Status message is the text the plugin sees;
-  // Code::kUnavailable with a detail code is the 503 fence error.
-  Result<CallResult> Call(const Grant& grant, std::string_view method, const json::object& params);
+  // Code::kUnavailable with a detail code is the 503 fence error; limit violations are
+  // Code::kTooLarge with detail code subrequest_limit_exceeded (or bridge_call_limit_exceeded).
+  // `invocation` is the call's invocation (null outside one: tests, host-internal calls).
+  Result<CallResult> Call(const Grant& grant, std::string_view method, const json::object& params,
+                          Invocation* invocation = nullptr);
 
   // The transport pipeline of bridge.md §2.2: authorization header, token, body cap, JSON,
   // dispatch, envelope.
-  Reply Handle(std::string_view authorization, std::string_view method, std::string_view body);
+  Reply Handle(std::string_view authorization, std::string_view method, std::string_view body,
+               Invocation* invocation = nullptr);
 
   // Renders a call's outcome as the wire envelope (§2.3).
   static Reply Envelope(const Result<CallResult>& r);

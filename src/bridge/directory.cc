@@ -260,7 +260,18 @@ Result<CallResult> HttpFetch(CallContext& c) {
   if (!c.options.http) {
     return Status(Code::kUnavailable, "Outbound HTTP is not available on this host");
   }
-  PS_ASSIGN(json::value response, c.options.http(c.grant, c.params));
+  auto deadline = std::chrono::steady_clock::time_point::max();
+  if (c.invocation) {
+    // Every ctx.http.fetch counts, refused or not, so a plugin cannot probe without limit.
+    if (++c.invocation->subrequests > c.invocation->subrequest_limit) {
+      return Status(Code::kTooLarge, "Plugin " + c.grant.plugin_id + " exceeded the limit of " +
+                                         std::to_string(c.invocation->subrequest_limit) +
+                                         " subrequests in one invocation")
+          .WithDetailCode("subrequest_limit_exceeded");
+    }
+    deadline = c.invocation->deadline;
+  }
+  PS_ASSIGN(json::value response, c.options.http(FetchRequest{c.grant, c.params, deadline}));
   return Value(std::move(response));
 }
 

@@ -17,6 +17,7 @@ struct CallContext {
   const json::object& params;
   store::Database& db;
   const BridgeOptions& options;
+  Invocation* invocation;  // may be null
   // Indexed fields of a storage collection for this plugin's (id, version).
   std::function<std::vector<std::string>(const std::string&)> indexed_fields;
 };
