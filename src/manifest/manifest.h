@@ -9,8 +9,10 @@
 // May call: common/, capabilities/. Called by: bundle loading, bridge/, cli/, later runner/server.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -34,6 +36,8 @@ struct HookDecl {
   bool exclusive = false;
   std::optional<int64_t> priority;
   std::optional<int64_t> timeout_ms;
+  std::vector<std::string> dependencies;    // plugin ids that must run first (EmDash's schema)
+  std::optional<std::string> error_policy;  // "continue" or "abort"
 };
 
 struct RouteDecl {
@@ -55,6 +59,10 @@ struct Manifest {
   std::vector<HookDecl> hooks;
   std::vector<RouteDecl> routes;
   json::object raw;  // the whole manifest as read, unknown fields included
+  // Things that are valid but probably not what the author meant (legacy capability names,
+  // hooks the capability gate will skip, ignored fields), formatted like problems:
+  // "<source>: <json path>: <text>". `check` prints them; loaders may log them.
+  std::vector<std::string> warnings;
 
   const StorageCollection* FindCollection(std::string_view name) const;
   std::vector<std::string> StorageCollectionNames() const;
@@ -66,8 +74,17 @@ struct Manifest {
 Result<Manifest> ParseManifest(const json::value& doc, std::string_view source);
 Result<Manifest> ParseManifestText(std::string_view text, std::string_view source);
 
+// Parses a JSON file's text; failures read "<source>: invalid JSON at line L, column C: <why>".
+// With `jsonc`, comments and trailing commas are allowed (emdash-plugin.jsonc).
+Result<json::value> ParseJsonFile(std::string_view text, std::string_view source,
+                                  bool jsonc = false);
+
 // The 25 hook names of runner.md §3.
 const std::vector<std::string_view>& HookNames();
 bool IsHookName(std::string_view name);
+
+// The capability gate of runner.md §3: the current capability a hook needs to be registered
+// (e.g. content:write for content:beforeSave), or empty when it needs none.
+std::string_view HookRequiredCapability(std::string_view hook);
 
 }  // namespace ps::manifest
