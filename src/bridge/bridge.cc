@@ -229,12 +229,17 @@ Reply Bridge::Envelope(const Result<CallResult>& r) {
 }
 
 Reply Bridge::Handle(std::string_view authorization, std::string_view method, std::string_view body,
-                     Invocation* invocation) {
+                     Invocation* invocation, const std::function<Status(const Grant&)>& admit) {
   if (authorization.substr(0, 7) != "Bearer ") {
     return {401, ErrorBody("Missing or invalid authorization")};
   }
   auto grant = tokens_.VerifyBridgeToken(authorization.substr(7));
   if (!grant.ok()) return {401, ErrorBody("Invalid auth token")};
+  if (admit) {
+    Status st = admit(*grant);
+    if (st.code() == Code::kUnauthenticated) return {401, ErrorBody(st.message())};
+    if (!st.ok()) return Envelope(st);
+  }
   if (body.size() > options_.max_body_bytes) return {413, ErrorBody("Request body too large")};
   json::object params;
   if (!body.empty()) {

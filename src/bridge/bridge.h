@@ -113,8 +113,11 @@ class Bridge {
 
   // The transport pipeline of bridge.md §2.2: authorization header, token, body cap, JSON,
   // dispatch, envelope.
+  // `admit`, when given, runs on the verified grant before dispatch (the backing service binds a
+  // socket to one plugin this way); an Unauthenticated status becomes a 401.
   Reply Handle(std::string_view authorization, std::string_view method, std::string_view body,
-               Invocation* invocation = nullptr);
+               Invocation* invocation = nullptr,
+               const std::function<Status(const Grant&)>& admit = {});
 
   // Renders a call's outcome as the wire envelope (§2.3).
   static Reply Envelope(const Result<CallResult>& r);

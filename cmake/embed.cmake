@@ -1,0 +1,16 @@
+# Turns text files into a C++ source defining `std::string_view <symbol>` for each.
+# Usage: cmake -DOUT=file.cc -DNAMES="sym1|sym2" -DFILES="a.js|b.js" -P embed.cmake
+string(REPLACE "|" ";" NAMES "${NAMES}")
+string(REPLACE "|" ";" FILES "${FILES}")
+set(content "// Generated from JavaScript sources by cmake/embed.cmake. Do not edit.\n#include <string_view>\n\nnamespace ps::runner::js {\n")
+list(LENGTH NAMES count)
+math(EXPR last "${count} - 1")
+foreach(i RANGE ${last})
+  list(GET NAMES ${i} name)
+  list(GET FILES ${i} file)
+  file(READ ${file} text)
+  string(APPEND content "extern const std::string_view ${name} = R\"PSJS(${text})PSJS\";\n")
+endforeach()
+string(APPEND content "}  // namespace ps::runner::js\n")
+file(WRITE ${OUT}.tmp "${content}")
+configure_file(${OUT}.tmp ${OUT} COPYONLY)

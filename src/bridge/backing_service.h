@@ -1,0 +1,56 @@
+// The backing service: the host's HTTP/1.1 server for bridge calls, on Unix domain sockets.
+//
+// Each plugin process gets its own listening socket (mode 0600, inside the host's private runtime
+// directory), bound to that plugin's (id, version): a token for any other plugin is refused on it
+// even if valid. Every request must carry the plugin's bridge token and the id of a live
+// invocation of that plugin (header x-ps-invocation); calls outside an invocation are refused, so
+// per-invocation limits cannot be dodged by work left running after a hook returns.
+//
+// Threads: one I/O thread runs Asio (accept, parse, write; keep-alive, many connections); bridge
+// work (SQLite, outbound HTTP) runs on a worker pool, never on the I/O thread.
+// Wire: bridge.md §2.2 (401 texts, 413 over the body cap, 400 for bad JSON, envelopes of §2.3).
+// May call: bridge/. Called by: runner/.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "bridge/bridge.h"
+#include "common/status.h"
+
+namespace ps::bridge {
+
+// Finds the live invocation `invocation_id` of plugin (id, version); null if none.
+using InvocationLookup = std::function<std::shared_ptr<Invocation>(
+    const std::string& plugin_id, const std::string& version, const std::string& invocation_id)>;
+
+struct BackingServiceOptions {
+  int worker_threads = 4;
+};
+
+class BackingService {
+ public:
+  BackingService(Bridge& bridge, InvocationLookup lookup, BackingServiceOptions options = {});
+  ~BackingService();  // Stop()s
+  BackingService(const BackingService&) = delete;
+  BackingService& operator=(const BackingService&) = delete;
+
+  // Listens on a new Unix socket at `path` for plugin (id, version). An existing file at path is
+  // replaced.
+  Status Listen(const std::string& path, const std::string& plugin_id, const std::string& version);
+  // Stops listening on `path` and closes its open connections.
+  void Close(const std::string& path);
+  // Stops everything; in-flight bridge work finishes first.
+  void Stop();
+
+  // Calls served so far (all listeners).
+  uint64_t calls_served() const;
+
+  struct Impl;  // opaque; public only so the .cc's session class can name it
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ps::bridge

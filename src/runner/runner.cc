@@ -1,0 +1,775 @@
+#include "runner/runner.h"
+
+#include <curl/curl.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <thread>
+
+#include "bridge/backing_service.h"
+#include "common/crypto.h"
+#include "common/encoding.h"
+#include "runner/limits.h"
+#include "workerd/config.h"
+
+namespace ps::runner {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+Status Failure(const std::string& code, const std::string& message) {
+  Code c = Code::kInternal;
+  if (code == "plugin_unavailable" || code == "unavailable") c = Code::kUnavailable;
+  if (code == "not_found") c = Code::kNotFound;
+  if (code == "plugin_error") c = Code::kInternal;
+  return Status(c, message).WithDetailCode(code);
+}
+
+std::string SafeName(const std::string& s) {
+  std::string out;
+  for (char c : s)
+    out += (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_') ? c : '_';
+  return out;
+}
+
+// Percent-encodes a hook or route name for the URL path (the wrapper decodes it).
+std::string PathEncode(const std::string& s) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || c == ':') {
+      out += char(c);
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
+}
+
+size_t Collect(char* data, size_t size, size_t n, void* user) {
+  auto* s = static_cast<std::string*>(user);
+  if (s->size() + size * n > (64u << 20)) return 0;  // a plugin answer over 64 MiB is refused
+  s->append(data, size * n);
+  return size * n;
+}
+
+bool LooksLikeHeapOom(const std::string& output) {
+  return output.find("heap out of memory") != std::string::npos ||
+         output.find("Reached heap limit") != std::string::npos;
+}
+
+struct InFlight {
+  std::shared_ptr<bridge::Invocation> inv;
+  int generation = 0;
+  std::optional<uint64_t> cpu_start;
+  int overlap = 1;
+  std::string label;  // hook:<name> or route:<name>
+  std::string forced_code;
+  std::string forced_message;
+};
+
+}  // namespace
+
+const char* PluginStateName(PluginState s) {
+  switch (s) {
+    case PluginState::kStarting:
+      return "starting";
+    case PluginState::kReady:
+      return "ready";
+    case PluginState::kRestarting:
+      return "restarting";
+    case PluginState::kQuarantined:
+      return "quarantined";
+    case PluginState::kStopped:
+      return "stopped";
+  }
+  return "?";
+}
+
+std::string FindWorkerd(const std::string& start) {
+  std::error_code ec;
+  fs::path dir = fs::absolute(start, ec);
+  for (int i = 0; i < 12 && !dir.empty(); ++i) {
+    for (const char* plat : {"linux-64", "linux-arm64"}) {
+      fs::path bin = dir / "node_modules" / "@cloudflare" / (std::string("workerd-") + plat) /
+                     "bin" / "workerd";
+      if (access(bin.c_str(), X_OK) == 0) return bin.string();
+    }
+    if (dir == dir.parent_path()) break;
+    dir = dir.parent_path();
+  }
+  return "";
+}
+
+struct Plugin {
+  PluginHandle handle;
+  manifest::Manifest manifest;
+  Limits limits;
+  std::string dir, socket, bridge_socket, invoke_auth;
+  workerd::Supervisor::Id proc = 0;
+
+  mutable std::mutex mu;
+  std::condition_variable cv;
+  int ready_generation = 0;
+  pid_t pid = 0;
+  int64_t rss_limit = 0;
+  json::object described;
+  bool first_exit = false;
+  std::string first_exit_output;
+  std::map<std::string, std::shared_ptr<InFlight>> inflight;
+  std::map<int, workerd::ProcessExit> exits;
+  std::vector<CURL*> pool;
+  int pool_generation = 0;
+  std::atomic<uint64_t> invocations{0}, failures{0}, restarts{0}, limit_kills{0};
+
+  ~Plugin() {
+    for (CURL* h : pool) curl_easy_cleanup(h);
+  }
+};
+
+struct Runner::Impl {
+  store::Database& db;
+  RunnerOptions opt;
+  std::unique_ptr<bridge::Bridge> bridge;
+  std::unique_ptr<bridge::BackingService> backing;
+  std::unique_ptr<workerd::Supervisor> supervisor;
+  std::string run_dir;
+
+  mutable std::mutex mu;
+  std::map<std::string, std::shared_ptr<Plugin>> plugins;
+  bridge::EmailSender email;
+  std::atomic<uint64_t> next_epoch{1};
+
+  std::mutex wd_mu;
+  std::condition_variable wd_cv;
+  bool wd_stop = false;
+  std::thread watchdog;
+
+  explicit Impl(store::Database& d) : db(d) {}
+
+  std::shared_ptr<Plugin> Find(const std::string& id) const {
+    std::lock_guard<std::mutex> lock(mu);
+    auto it = plugins.find(id);
+    return it == plugins.end() ? nullptr : it->second;
+  }
+
+  Limits LimitsFor(const std::string& id) const {
+    auto it = opt.plugin_limits.find(id);
+    return it == opt.plugin_limits.end() ? opt.limits : it->second;
+  }
+
+  void OnReady(const std::shared_ptr<Plugin>& p, int gen, pid_t pid, const std::string& body) {
+    auto parsed = ParseJson(body);
+    int64_t rss = ResidentBytes(pid).value_or(0);
+    {
+      std::lock_guard<std::mutex> lock(p->mu);
+      p->ready_generation = gen;
+      p->pid = pid;
+      if (parsed.ok() && parsed->is_object()) p->described = parsed->get_object();
+      p->rss_limit = rss + (p->limits.memory_mb + opt.rss_headroom_mb) * (int64_t(1) << 20);
+      for (CURL* h : p->pool) curl_easy_cleanup(h);
+      p->pool.clear();
+      p->pool_generation = gen;
+    }
+    p->cv.notify_all();
+    spdlog::debug("plugin {} ready (pid {}, generation {})", p->handle.id, pid, gen);
+  }
+
+  void OnExit(const std::shared_ptr<Plugin>& p, const workerd::ProcessExit& ex) {
+    std::string code = "plugin_crashed";
+    std::string message = "Plugin " + p->handle.id + " crashed";
+    if (ex.kill_reason == "cpu_limit_exceeded" || ex.kill_reason == "memory_limit_exceeded") {
+      code = ex.kill_reason;
+    } else if (LooksLikeHeapOom(ex.output_tail)) {
+      code = "memory_limit_exceeded";
+      message = "Plugin " + p->handle.id + " exceeded its memory limit of " +
+                std::to_string(p->limits.memory_mb) + " MiB (JavaScript heap)";
+    } else if (ex.kill_reason == "stopped") {
+      code = "plugin_unavailable";
+      message = "Plugin sandbox unavailable for " + p->handle.id + ": the plugin was stopped";
+    }
+    {
+      std::lock_guard<std::mutex> lock(p->mu);
+      p->exits[ex.generation] = ex;
+      while (p->exits.size() > 8) p->exits.erase(p->exits.begin());
+      if (p->pid == ex.pid) p->pid = 0;
+      if (p->ready_generation == 0 && !p->first_exit) {
+        p->first_exit = true;
+        p->first_exit_output = ex.output_tail;
+      }
+      for (auto& [id, f] : p->inflight) {
+        if (f->generation == ex.generation && f->forced_code.empty()) {
+          f->forced_code = code;
+          f->forced_message = message;
+        }
+      }
+    }
+    if (ex.kill_reason != "stopped") {
+      ++p->failures;
+      if (ex.restarting) ++p->restarts;
+      spdlog::warn("plugin {} process {} exited ({} {}{}){}", p->handle.id, ex.pid,
+                   ex.signaled ? "signal" : "status", ex.status,
+                   ex.kill_reason.empty() ? "" : ", " + ex.kill_reason,
+                   ex.quarantined ? "; quarantined" : (ex.restarting ? "; restarting" : ""));
+    }
+    p->cv.notify_all();
+  }
+
+  // Marks every in-flight invocation of the current process and kills it.
+  void LimitKill(const std::shared_ptr<Plugin>& p, const std::string& code,
+                 const std::string& culprit_message) {
+    {
+      std::lock_guard<std::mutex> lock(p->mu);
+      for (auto& [id, f] : p->inflight) {
+        if (f->generation != p->ready_generation || !f->forced_code.empty()) continue;
+        f->forced_code = code;
+        f->forced_message = culprit_message;
+      }
+    }
+    ++p->limit_kills;
+    supervisor->Kill(p->proc, code);
+  }
+
+  void Watch() {
+    uint64_t tick = 0;
+    std::unique_lock<std::mutex> lock(wd_mu);
+    while (!wd_stop) {
+      wd_cv.wait_for(lock, opt.watchdog_interval);
+      if (wd_stop) break;
+      lock.unlock();
+      ++tick;
+      std::vector<std::shared_ptr<Plugin>> all;
+      {
+        std::lock_guard<std::mutex> l(mu);
+        for (auto& [id, p] : plugins) all.push_back(p);
+      }
+      for (auto& p : all) CheckLimits(p, tick % 16 == 0);
+      lock.lock();
+    }
+  }
+
+  void CheckLimits(const std::shared_ptr<Plugin>& p, bool check_memory) {
+    pid_t pid;
+    std::string cpu_violation;
+    std::string mem_violation;
+    {
+      std::lock_guard<std::mutex> lock(p->mu);
+      pid = p->pid;
+      if (pid == 0) return;
+      if (!p->inflight.empty()) {
+        auto cpu = MainThreadCpuNs(pid);
+        uint64_t budget = uint64_t(p->limits.cpu_ms) * 1000000;
+        for (auto& [id, f] : p->inflight) {
+          if (!cpu || !f->cpu_start || f->generation != p->ready_generation) continue;
+          if (*cpu - *f->cpu_start > budget * uint64_t(f->overlap)) {
+            cpu_violation = "Plugin " + p->handle.id + " exceeded its CPU limit of " +
+                            std::to_string(p->limits.cpu_ms) + "ms during " + f->label;
+            break;
+          }
+        }
+      }
+      if (cpu_violation.empty() && check_memory && p->rss_limit > 0) {
+        auto rss = ResidentBytes(pid);
+        if (rss && *rss > p->rss_limit) {
+          mem_violation = "Plugin " + p->handle.id + " exceeded its memory limit of " +
+                          std::to_string(p->limits.memory_mb) + " MiB (resident memory " +
+                          std::to_string(*rss >> 20) + " MiB)";
+        }
+      }
+    }
+    if (!cpu_violation.empty()) LimitKill(p, "cpu_limit_exceeded", cpu_violation);
+    if (!mem_violation.empty()) LimitKill(p, "memory_limit_exceeded", mem_violation);
+  }
+
+  std::shared_ptr<bridge::Invocation> Lookup(const std::string& id, const std::string& version,
+                                             const std::string& inv_id) {
+    auto p = Find(id);
+    if (!p || p->handle.version != version) return nullptr;
+    std::lock_guard<std::mutex> lock(p->mu);
+    auto it = p->inflight.find(inv_id);
+    return it == p->inflight.end() ? nullptr : it->second->inv;
+  }
+
+  void Teardown(const std::shared_ptr<Plugin>& p) {
+    supervisor->Stop(p->proc, /*wait=*/true);
+    backing->Close(p->bridge_socket);
+    bool version_still_loaded = false;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      auto it = plugins.find(p->handle.id);
+      version_still_loaded =
+          it != plugins.end() && it->second != p && it->second->handle.version == p->handle.version;
+    }
+    if (!version_still_loaded) bridge->UnregisterPlugin(p->handle.id, p->handle.version);
+    std::error_code ec;
+    fs::remove_all(p->dir, ec);
+    ::unlink(p->socket.c_str());
+  }
+
+  Result<json::value> Invoke(const PluginHandle& h, const std::string& kind,
+                             const std::string& name, const json::object& body);
+};
+
+Runner::Runner(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Result<std::unique_ptr<Runner>> Runner::Create(store::Database& db, RunnerOptions options,
+                                               bridge::BridgeOptions bridge_options) {
+  curl_global_init(CURL_GLOBAL_ALL);
+  auto impl = std::make_unique<Impl>(db);
+  impl->opt = std::move(options);
+  auto& opt = impl->opt;
+
+  // Where things are: explicit options, then the environment, then beside this executable.
+  std::error_code ec;
+  fs::path self = fs::read_symlink("/proc/self/exe", ec);
+  if (opt.workerd_path.empty()) {
+    if (const char* e = getenv("PLUGIN_SANDBOX_WORKERD")) opt.workerd_path = e;
+  }
+  if (opt.workerd_path.empty()) opt.workerd_path = FindWorkerd(fs::current_path(ec).string());
+  if (opt.workerd_path.empty() && !self.empty()) {
+    opt.workerd_path = FindWorkerd(self.parent_path().string());
+  }
+  if (opt.workerd_path.empty() || access(opt.workerd_path.c_str(), X_OK) != 0) {
+    return InvalidArgument(
+        "workerd not found: run scripts/bootstrap (it installs the pinned workerd into "
+        "node_modules), or set PLUGIN_SANDBOX_WORKERD to the binary");
+  }
+  if (opt.launcher_path.empty()) {
+    if (const char* e = getenv("PLUGIN_SANDBOX_LAUNCHER")) opt.launcher_path = e;
+  }
+  if (opt.launcher_path.empty() && !self.empty()) {
+    opt.launcher_path = (self.parent_path() / "plugin-sandbox-launch").string();
+  }
+  if (access(opt.launcher_path.c_str(), X_OK) != 0) {
+    return InvalidArgument("plugin-sandbox-launch not found at " + opt.launcher_path +
+                           " (it is built beside plugin-sandbox; set PLUGIN_SANDBOX_LAUNCHER)");
+  }
+
+  // The private runtime directory: sockets and generated configs, mode 0700. Unix socket paths
+  // are limited to 107 bytes, so a deep data directory falls back to one under /tmp.
+  fs::path run = fs::absolute(fs::path(opt.data_dir) / "run", ec);
+  if (run.string().size() > 80) {
+    std::string tmpl = (fs::temp_directory_path() / "plugin-sandbox-XXXXXX").string();
+    if (!mkdtemp(tmpl.data())) return Internal("cannot create a runtime directory in /tmp");
+    run = tmpl;
+  }
+  fs::create_directories(run, ec);
+  if (ec) return Internal("cannot create runtime directory " + run.string() + ": " + ec.message());
+  ::chmod(run.c_str(), 0700);
+  impl->run_dir = run.string();
+
+  Impl* raw = impl.get();
+  bridge_options.email = [raw](const json::object& msg, const std::string& source) -> Status {
+    bridge::EmailSender sender;
+    {
+      std::lock_guard<std::mutex> lock(raw->mu);
+      sender = raw->email;
+    }
+    if (!sender) {
+      return InvalidArgument("Email is not configured. No email provider is available.");
+    }
+    return sender(msg, source);
+  };
+  impl->bridge = std::make_unique<bridge::Bridge>(db, bridge::TokenAuthority::Generate(),
+                                                  std::move(bridge_options));
+  impl->backing = std::make_unique<bridge::BackingService>(
+      *impl->bridge, [raw](const std::string& id, const std::string& version,
+                           const std::string& inv) { return raw->Lookup(id, version, inv); });
+  workerd::SupervisorOptions sup = opt.supervision;
+  sup.launcher = opt.launcher_path;
+  sup.workerd = opt.workerd_path;
+  sup.env_passthrough = opt.env_passthrough;
+  impl->supervisor = std::make_unique<workerd::Supervisor>(std::move(sup));
+  impl->watchdog = std::thread([raw] { raw->Watch(); });
+  return std::unique_ptr<Runner>(new Runner(std::move(impl)));
+}
+
+Runner::~Runner() {
+  {
+    std::lock_guard<std::mutex> lock(impl_->wd_mu);
+    impl_->wd_stop = true;
+  }
+  impl_->wd_cv.notify_all();
+  if (impl_->watchdog.joinable()) impl_->watchdog.join();
+  TerminateAll();
+  impl_->supervisor.reset();
+  impl_->backing.reset();
+  impl_->bridge.reset();
+  std::error_code ec;
+  fs::remove(impl_->run_dir, ec);  // only if empty
+}
+
+Result<PluginHandle> Runner::Load(const manifest::Bundle& bundle) {
+  auto& impl = *impl_;
+  const auto& m = bundle.manifest;
+  auto p = std::make_shared<Plugin>();
+  p->handle = {m.id, m.version, impl.next_epoch++};
+  p->manifest = m;
+  p->limits = impl.LimitsFor(m.id);
+  std::string tag = std::to_string(p->handle.epoch);
+  p->dir = impl.run_dir + "/" + SafeName(m.id) + "-" + tag;
+  p->socket = impl.run_dir + "/p" + tag + ".sock";
+  p->bridge_socket = impl.run_dir + "/b" + tag + ".sock";
+  const auto& tokens = impl.bridge->tokens();
+  std::string invoke_token = tokens.InvokeToken(m.id, m.version);
+  p->invoke_auth = "Bearer " + invoke_token;
+
+  impl.bridge->RegisterPlugin(m);
+  PS_TRY(impl.backing->Listen(p->bridge_socket, m.id, m.version));
+
+  WrapperParams wp{m.id,
+                   m.version,
+                   impl.opt.site,
+                   m.capabilities,
+                   tokens.IssueBridgeToken(bridge::Bridge::GrantFor(m)),
+                   invoke_token};
+  auto modules = WriteWorkerFiles(p->dir, "", wp, bundle.module_source);
+  if (!modules.ok()) {
+    impl.backing->Close(p->bridge_socket);
+    return modules.status();
+  }
+  PS_TRY(WriteRefuseWorker(p->dir));
+  workerd::ProcessConfig config;
+  config.workers.push_back(workerd::Worker{"plugin",
+                                           *modules,
+                                           p->socket,
+                                           p->bridge_socket,
+                                           workerd::kCompatibilityDate,
+                                           {"nodejs_compat"}});
+  config.v8_flags = {"--max-old-space-size=" + std::to_string(p->limits.memory_mb)};
+  {
+    std::ofstream out(p->dir + "/config.capnp", std::ios::trunc);
+    out << workerd::RenderCapnp(config);
+    if (!out) return Internal("cannot write " + p->dir + "/config.capnp");
+  }
+
+  std::weak_ptr<Plugin> weak = p;
+  Impl* raw = impl_.get();
+  workerd::ProcessSpec spec;
+  spec.name = m.id;
+  spec.config_dir = p->dir;
+  spec.config_file = "config.capnp";
+  spec.ready_socket = p->socket;
+  spec.ready_auth = p->invoke_auth;
+  spec.on_ready = [raw, weak](int gen, pid_t pid, const std::string& body) {
+    if (auto sp = weak.lock()) raw->OnReady(sp, gen, pid, body);
+  };
+  spec.on_exit = [raw, weak](const workerd::ProcessExit& ex) {
+    if (auto sp = weak.lock()) raw->OnExit(sp, ex);
+  };
+  std::string id = m.id;
+  spec.on_output = [id](const std::string& line) {
+    if (!line.empty()) spdlog::info("[plugin:{}] {}", id, line);
+  };
+  p->proc = impl.supervisor->Start(std::move(spec));
+
+  // Wait for the first readiness, or the first exit (a plugin that cannot even start).
+  bool ready;
+  {
+    std::unique_lock<std::mutex> lock(p->mu);
+    p->cv.wait_until(lock,
+                     Clock::now() + impl.opt.supervision.ready_timeout + std::chrono::seconds(2),
+                     [&] { return p->ready_generation > 0 || p->first_exit; });
+    ready = p->ready_generation > 0;
+  }
+  if (!ready) {
+    std::string output;
+    {
+      std::lock_guard<std::mutex> lock(p->mu);
+      output = p->first_exit_output;
+    }
+    impl.Teardown(p);
+    std::string detail = output.empty() ? "it did not become ready in time" : output;
+    while (!detail.empty() && detail.back() == '\n') detail.pop_back();
+    return Failure("plugin_crashed", "Plugin " + m.id + " failed to start: " + detail);
+  }
+
+  std::shared_ptr<Plugin> old;
+  {
+    std::lock_guard<std::mutex> lock(impl.mu);
+    auto& slot = impl.plugins[m.id];
+    old = slot;
+    slot = p;
+  }
+  if (old) impl.Teardown(old);
+  return p->handle;
+}
+
+Result<json::value> Runner::Impl::Invoke(const PluginHandle& h, const std::string& kind,
+                                         const std::string& name, const json::object& body) {
+  auto p = Find(h.id);
+  if (!p || p->handle.epoch != h.epoch) {
+    return Failure("plugin_unavailable",
+                   "Plugin sandbox unavailable for " + h.id +
+                       ": the handle is stale (the plugin was unloaded or loaded again)");
+  }
+  const Limits& lim = p->limits;
+  auto start = Clock::now();
+  auto deadline = start + std::chrono::milliseconds(lim.wall_ms);
+  std::string label = kind + ":" + name;
+  auto wall_error = [&] {
+    return Failure("wall_time_exceeded", "Plugin " + h.id + " exceeded wall-time limit of " +
+                                             std::to_string(lim.wall_ms) + "ms during " + label);
+  };
+
+  if (supervisor->state(p->proc) == workerd::ProcessState::kQuarantined) {
+    return Failure("plugin_unavailable", "Plugin sandbox unavailable for " + h.id +
+                                             ": quarantined after repeated failures; enable it "
+                                             "again to restart it");
+  }
+  if (!supervisor->WaitReady(p->proc, deadline)) {
+    if (Clock::now() >= deadline) return wall_error();
+    return Failure("plugin_unavailable", "Plugin sandbox unavailable for " + h.id + ": " +
+                                             workerd::StateName(supervisor->state(p->proc)));
+  }
+
+  auto f = std::make_shared<InFlight>();
+  f->inv = std::make_shared<bridge::Invocation>();
+  f->inv->id = HexEncode(RandomBytes(12));
+  f->inv->deadline = deadline;
+  f->inv->subrequest_limit = int(lim.subrequests);
+  f->label = label;
+  CURL* curl = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(p->mu);
+    f->generation = p->ready_generation;
+    if (p->pid != 0) f->cpu_start = MainThreadCpuNs(p->pid);
+    f->overlap = int(p->inflight.size()) + 1;
+    for (auto& [id, other] : p->inflight) ++other->overlap;
+    p->inflight[f->inv->id] = f;
+    if (!p->pool.empty()) {
+      curl = p->pool.back();
+      p->pool.pop_back();
+    }
+  }
+  ++p->invocations;
+  if (!curl) curl = curl_easy_init();
+
+  std::string url = "http://plugin/" + kind + "/" + PathEncode(name);
+  std::string payload = Stringify(body);
+  std::string response;
+  struct curl_slist* headers = nullptr;
+  headers = curl_slist_append(headers, ("Authorization: " + p->invoke_auth).c_str());
+  headers = curl_slist_append(headers, "Content-Type: application/json");
+  headers = curl_slist_append(headers, ("x-ps-invocation: " + f->inv->id).c_str());
+  headers = curl_slist_append(headers, "Expect:");
+  curl_easy_setopt(curl, CURLOPT_UNIX_SOCKET_PATH, p->socket.c_str());
+  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl, CURLOPT_POST, 1L);
+  curl_easy_setopt(curl, CURLOPT_POSTFIELDS, payload.data());
+  curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(payload.size()));
+  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, Collect);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &response);
+  auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, long(std::max<int64_t>(1, remaining.count())));
+  CURLcode rc = curl_easy_perform(curl);
+  long status = 0;
+  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+  curl_slist_free_all(headers);
+  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, nullptr);
+
+  // A transport failure means the process went away: wait (bounded) for the supervisor's account
+  // of why, so the caller gets the real reason (a limit kill, an out-of-memory abort, a crash).
+  if (rc != CURLE_OK && rc != CURLE_OPERATION_TIMEDOUT) {
+    std::unique_lock<std::mutex> lock(p->mu);
+    p->cv.wait_until(lock, std::min(deadline, Clock::now() + std::chrono::seconds(2)),
+                     [&] { return p->exits.count(f->generation) > 0 || !f->forced_code.empty(); });
+  }
+  std::string forced_code, forced_message;
+  {
+    std::lock_guard<std::mutex> lock(p->mu);
+    p->inflight.erase(f->inv->id);
+    forced_code = f->forced_code;
+    forced_message = f->forced_message;
+    if (rc == CURLE_OK && p->pool_generation == f->generation && p->pool.size() < 64) {
+      p->pool.push_back(curl);
+      curl = nullptr;
+    }
+  }
+  if (curl) curl_easy_cleanup(curl);
+
+  auto fail = [&](const std::string& code, const std::string& message) -> Result<json::value> {
+    if (code != "not_found") ++p->failures;
+    return Failure(code, message);
+  };
+  if (!forced_code.empty()) return fail(forced_code, forced_message);
+  if (rc == CURLE_OPERATION_TIMEDOUT) return fail("wall_time_exceeded", wall_error().message());
+  if (rc != CURLE_OK) {
+    return fail("plugin_crashed", "Plugin " + h.id + " crashed during " + label + " (" +
+                                      curl_easy_strerror(rc) + ")");
+  }
+
+  auto parsed = ParseJson(response);
+  if (status == 200) {
+    if (!parsed.ok()) return fail("plugin_error", "Plugin " + h.id + " returned invalid JSON");
+    if (kind == "hook") {
+      if (parsed->is_object()) {
+        if (auto* v = parsed->get_object().if_contains("value")) return *v;
+      }
+      return json::value(nullptr);
+    }
+    return std::move(parsed).value();
+  }
+  if (status == 404 && kind == "route") return fail("not_found", "Route not found: " + name);
+  std::string message = response;
+  std::string code;
+  if (parsed.ok() && parsed->is_object()) {
+    if (auto* e = parsed->get_object().if_contains("error"); e && e->is_object()) {
+      const auto& eo = e->get_object();
+      if (auto* m = eo.if_contains("message"); m && m->is_string()) message = m->get_string();
+      if (auto* c = eo.if_contains("code"); c && c->is_string()) code = c->get_string();
+    }
+  }
+  if (status == 503) return fail("unavailable", message);
+  if (code == "subrequest_limit_exceeded" || code == "bridge_call_limit_exceeded") {
+    return fail(code, message);
+  }
+  if (status == 401) return fail("plugin_crashed", "plugin process refused the host's token");
+  if (!parsed.ok()) {
+    // Not the wrapper's answer: workerd itself failed the request (for example a handler that
+    // awaits a promise nothing can ever settle, which workerd detects and cancels).
+    return fail("plugin_error", "Plugin " + h.id + " failed during " + label +
+                                    ": workerd answered " + std::to_string(status) + " " + message +
+                                    " (the host log has the runtime's message)");
+  }
+  return fail("plugin_error", message);
+}
+
+Result<json::value> Runner::InvokeHook(const PluginHandle& h, const std::string& hook,
+                                       const json::value& event) {
+  json::object body;
+  body["event"] = event;
+  return impl_->Invoke(h, "hook", hook, body);
+}
+
+Result<json::value> Runner::InvokeRoute(const PluginHandle& h, const std::string& route,
+                                        const json::value& input, const json::value& request) {
+  json::object body;
+  body["input"] = input;
+  body["request"] = request;
+  return impl_->Invoke(h, "route", route, body);
+}
+
+Status Runner::Terminate(const PluginHandle& h) {
+  std::shared_ptr<Plugin> p;
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    auto it = impl_->plugins.find(h.id);
+    if (it == impl_->plugins.end() || it->second->handle.epoch != h.epoch) {
+      return Failure("not_found", "Plugin " + h.id + " is not loaded (or the handle is stale)");
+    }
+    p = it->second;
+    impl_->plugins.erase(it);
+  }
+  impl_->Teardown(p);
+  return Status::Ok();
+}
+
+void Runner::TerminateAll() {
+  std::map<std::string, std::shared_ptr<Plugin>> all;
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    all.swap(impl_->plugins);
+  }
+  for (auto& [id, p] : all) impl_->Teardown(p);
+}
+
+bool Runner::IsAvailable(const PluginHandle& h) const {
+  auto p = impl_->Find(h.id);
+  if (!p || p->handle.epoch != h.epoch) return false;
+  return impl_->supervisor->state(p->proc) != workerd::ProcessState::kQuarantined;
+}
+
+bool Runner::IsHealthy() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  for (auto& [id, p] : impl_->plugins) {
+    if (impl_->supervisor->state(p->proc) != workerd::ProcessState::kReady) return false;
+  }
+  return true;
+}
+
+void Runner::SetEmailSender(bridge::EmailSender sender) {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  impl_->email = std::move(sender);
+}
+
+Status Runner::Enable(const std::string& id) {
+  auto p = impl_->Find(id);
+  if (!p) return Failure("not_found", "Plugin " + id + " is not loaded");
+  impl_->supervisor->Enable(p->proc);
+  return Status::Ok();
+}
+
+std::optional<PluginInfo> Runner::Info(const std::string& id) const {
+  auto p = impl_->Find(id);
+  if (!p) return std::nullopt;
+  PluginInfo info;
+  info.handle = p->handle;
+  switch (impl_->supervisor->state(p->proc)) {
+    case workerd::ProcessState::kStarting:
+      info.state = PluginState::kStarting;
+      break;
+    case workerd::ProcessState::kReady:
+      info.state = PluginState::kReady;
+      break;
+    case workerd::ProcessState::kRestarting:
+      info.state = PluginState::kRestarting;
+      break;
+    case workerd::ProcessState::kQuarantined:
+      info.state = PluginState::kQuarantined;
+      break;
+    case workerd::ProcessState::kStopped:
+      info.state = PluginState::kStopped;
+      break;
+  }
+  info.limits = p->limits;
+  {
+    std::lock_guard<std::mutex> lock(p->mu);
+    info.pid = p->pid;
+    info.described = p->described;
+  }
+  info.invocations = p->invocations;
+  info.failures = p->failures;
+  info.restarts = p->restarts;
+  info.limit_kills = p->limit_kills;
+  info.socket_path = p->socket;
+  return info;
+}
+
+std::vector<PluginInfo> Runner::List() const {
+  std::vector<std::string> ids;
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    for (auto& [id, p] : impl_->plugins) ids.push_back(id);
+  }
+  std::vector<PluginInfo> out;
+  for (auto& id : ids)
+    if (auto i = Info(id)) out.push_back(std::move(*i));
+  return out;
+}
+
+std::optional<PluginHandle> Runner::Current(const std::string& id) const {
+  auto p = impl_->Find(id);
+  if (!p) return std::nullopt;
+  return p->handle;
+}
+
+bridge::Bridge& Runner::bridge() { return *impl_->bridge; }
+
+bool Runner::network_namespace_active() const {
+  return impl_->supervisor->network_namespace_active();
+}
+
+}  // namespace ps::runner

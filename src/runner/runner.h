@@ -1,0 +1,126 @@
+// The runner: untrusted plugins in workerd, one process each, behind the bridge.
+//
+// Contract:
+// - Load() validates nothing twice (the bundle is already validated), starts the plugin's process
+//   and returns once it is ready, with a handle. Loading, updating or unloading one plugin never
+//   restarts or stalls another (per-plugin mode).
+// - InvokeHook/InvokeRoute block the calling thread until the invocation ends. Failures are a
+//   Status whose detail_code is one of host-api.md's error codes: plugin_error, plugin_crashed,
+//   cpu_limit_exceeded, memory_limit_exceeded, subrequest_limit_exceeded, wall_time_exceeded,
+//   plugin_unavailable, not_found.
+// - A handle names one load of one plugin version. After Terminate() or a newer Load() of the same
+//   id, the old handle is stale: invoking it fails with plugin_unavailable and says why.
+// - Nothing a plugin does crashes or hangs the host: every wait is bounded by the wall-time limit.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "bridge/bridge.h"
+#include "common/json.h"
+#include "common/status.h"
+#include "manifest/bundle.h"
+#include "runner/worker_files.h"
+#include "store/database.h"
+#include "workerd/supervisor.h"
+
+namespace ps::runner {
+
+struct Limits {
+  int64_t wall_ms = 30000;
+  int64_t cpu_ms = 50;
+  int64_t memory_mb = 128;
+  int64_t subrequests = 10;
+};
+
+enum class IsolationMode {
+  kPerPlugin,  // one workerd process per plugin: containment (the default)
+  kShared,     // every plugin a worker in one process, as EmDash's Node runner: no containment
+};
+
+struct RunnerOptions {
+  std::string data_dir = ".plugin-sandbox";  // runtime files go to <data_dir>/run (0700)
+  std::string workerd_path;                  // empty: found from the pinned npm package
+  std::string launcher_path;                 // empty: plugin-sandbox-launch beside this executable
+  IsolationMode mode = IsolationMode::kPerPlugin;
+  Limits limits;                                // host-wide defaults
+  std::map<std::string, Limits> plugin_limits;  // per plugin id
+  SiteInfo site;
+  std::vector<std::string> env_passthrough;
+  std::chrono::milliseconds watchdog_interval{2};
+  // Resident memory allowed above the process's size when it became ready, beyond the heap limit.
+  int64_t rss_headroom_mb = 96;
+  workerd::SupervisorOptions supervision;  // launcher/workerd paths are filled in by the runner
+};
+
+struct PluginHandle {
+  std::string id;
+  std::string version;
+  uint64_t epoch = 0;  // which load of this plugin
+};
+
+enum class PluginState { kStarting, kReady, kRestarting, kQuarantined, kStopped };
+const char* PluginStateName(PluginState s);
+
+struct PluginInfo {
+  PluginHandle handle;
+  PluginState state = PluginState::kStopped;
+  pid_t pid = 0;
+  Limits limits;
+  // What the isolate reported at readiness: {"hooks": {name: options}, "routes": {name: {public}}}.
+  json::object described;
+  uint64_t invocations = 0;
+  uint64_t failures = 0;
+  uint64_t restarts = 0;
+  uint64_t limit_kills = 0;
+  std::string socket_path;  // where the plugin's worker listens (diagnostics, tests)
+};
+
+// Locates the pinned workerd binary from a directory at or above `start` holding node_modules.
+std::string FindWorkerd(const std::string& start);
+
+class Runner {
+ public:
+  static Result<std::unique_ptr<Runner>> Create(store::Database& db, RunnerOptions options,
+                                                bridge::BridgeOptions bridge_options);
+  ~Runner();  // TerminateAll()
+  Runner(const Runner&) = delete;
+  Runner& operator=(const Runner&) = delete;
+
+  // Starts the bundle's plugin and waits until it is ready (bounded). Loading an id that is
+  // already loaded replaces it (the old process is stopped after the new one is ready).
+  Result<PluginHandle> Load(const manifest::Bundle& bundle);
+  Result<json::value> InvokeHook(const PluginHandle& h, const std::string& hook,
+                                 const json::value& event);
+  Result<json::value> InvokeRoute(const PluginHandle& h, const std::string& route,
+                                  const json::value& input, const json::value& request);
+  Status Terminate(const PluginHandle& h);
+  void TerminateAll();
+  // Loaded, current and not quarantined.
+  bool IsAvailable(const PluginHandle& h) const;
+  // Every loaded plugin is ready.
+  bool IsHealthy() const;
+  void SetEmailSender(bridge::EmailSender sender);
+  // A quarantined plugin starts again.
+  Status Enable(const std::string& id);
+
+  std::optional<PluginInfo> Info(const std::string& id) const;
+  std::vector<PluginInfo> List() const;
+  // The current handle of a loaded plugin id.
+  std::optional<PluginHandle> Current(const std::string& id) const;
+
+  bridge::Bridge& bridge();
+  bool network_namespace_active() const;
+
+  struct Impl;
+
+ private:
+  explicit Runner(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ps::runner

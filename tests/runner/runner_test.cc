@@ -1,0 +1,187 @@
+#include "runner/runner.h"
+
+#include <curl/curl.h>
+
+#include "runner_fixture.h"
+
+namespace ps::testing {
+namespace {
+
+constexpr const char* kKvManifest = R"({"id":"kvplug","version":"1.0.0","capabilities":[],
+  "storage":{"notes":{"indexes":["n"]}},"routes":["put","get","count"],"hooks":["content:afterSave"]})";
+
+constexpr const char* kKvSource = R"JS(
+import { definePlugin } from "emdash";
+export default definePlugin({
+  hooks: {
+    "content:afterSave": async (event, ctx) => { await ctx.kv.set("last", event.content.id); return "seen"; },
+  },
+  routes: {
+    put: async ({ input }, ctx) => { await ctx.kv.set(input.key, input.value); await ctx.storage.notes.put(input.key, { n: 1 }); return { ok: true }; },
+    get: async ({ input }, ctx) => ({ value: await ctx.kv.get(input.key) }),
+    count: async (_r, ctx) => ({ count: await ctx.storage.notes.count() }),
+  },
+});
+)JS";
+
+TEST_F(RunnerTest, RoutesAndHooksRoundTripJsonThroughTheBridge) {
+  auto h = Load(kKvManifest, kKvSource);
+  EXPECT_EQ(Stringify(Route(h, "put", R"({"key":"k","value":{"a":[1,2.5,"x"]}})")),
+            R"({"ok":true})");
+  EXPECT_EQ(Stringify(Route(h, "get", R"({"key":"k"})")), R"({"value":{"a":[1,2.5,"x"]}})");
+  EXPECT_EQ(Stringify(Route(h, "count")), R"({"count":1})");
+  auto hook = runner_->InvokeHook(h, "content:afterSave", *ParseJson(R"({"content":{"id":"c1"}})"));
+  ASSERT_TRUE(hook.ok()) << hook.status().message();
+  EXPECT_EQ(Stringify(*hook), R"("seen")");
+  EXPECT_EQ(Stringify(Route(h, "get", R"({"key":"last"})")), R"({"value":"c1"})");
+}
+
+TEST_F(RunnerTest, ReadinessReportsTheModulesHooksAndRoutes) {
+  auto h = Load(kKvManifest, kKvSource);
+  auto info = runner_->Info(h.id);
+  ASSERT_TRUE(info.has_value());
+  EXPECT_EQ(info->state, runner::PluginState::kReady);
+  EXPECT_TRUE(info->described.at("hooks").get_object().contains("content:afterSave"));
+  EXPECT_TRUE(info->described.at("routes").get_object().contains("count"));
+}
+
+TEST_F(RunnerTest, UnknownRouteIsNotFoundAndThrownErrorIsPluginError) {
+  auto h = Load(R"({"id":"errs","version":"1"})", R"JS(
+export default { routes: { boom: async () => { throw new Error("it broke"); } } };
+)JS");
+  auto r = runner_->InvokeRoute(h, "nope", nullptr, json::object());
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().detail_code(), "not_found");
+  EXPECT_EQ(r.status().message(), "Route not found: nope");
+  auto b = runner_->InvokeRoute(h, "boom", nullptr, json::object());
+  ASSERT_FALSE(b.ok());
+  EXPECT_EQ(b.status().detail_code(), "plugin_error");
+  EXPECT_EQ(b.status().message(), "it broke");
+}
+
+TEST_F(RunnerTest, BridgeErrorsReachThePluginAsErrorsWithTheBridgeMessage) {
+  auto h = Load(R"({"id":"denied","version":"1","routes":["read"]})", R"JS(
+export default { routes: { read: async (_r, ctx) => {
+  try { await ctx.content.get("posts", "x"); return "no error"; }
+  catch (e) { return { message: e.message, code: e.code, isError: e instanceof Error }; }
+} } };
+)JS");
+  EXPECT_EQ(
+      Stringify(Route(h, "read")),
+      R"({"message":"Missing capability: content:read","code":"bridge_error","isError":true})");
+}
+
+TEST_F(RunnerTest, DirectRequestToPluginSocketWithoutInvokeTokenIs401) {
+  auto h = Load(kKvManifest, kKvSource);
+  auto info = runner_->Info(h.id);
+  ASSERT_TRUE(info.has_value());
+  CURL* c = curl_easy_init();
+  curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, info->socket_path.c_str());
+  curl_easy_setopt(c, CURLOPT_URL, "http://plugin/route/get");
+  curl_easy_setopt(c, CURLOPT_POSTFIELDS, "{}");
+  std::string body;
+  curl_easy_setopt(
+      c, CURLOPT_WRITEFUNCTION, +[](char* d, size_t s, size_t n, void* u) {
+        static_cast<std::string*>(u)->append(d, s * n);
+        return s * n;
+      });
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
+  ASSERT_EQ(curl_easy_perform(c), CURLE_OK);
+  long status = 0;
+  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+  curl_easy_cleanup(c);
+  EXPECT_EQ(status, 401);
+  EXPECT_EQ(body, "Unauthorized");
+}
+
+TEST_F(RunnerTest, PlainFetchAndEnvironmentReachNothing) {
+  auto h = Load(R"({"id":"escape","version":"1"})", R"JS(
+export default { routes: {
+  fetch: async () => { const r = await fetch("http://example.com/"); return { status: r.status, text: await r.text() }; },
+  env: async () => ({ env: typeof process === "undefined" ? null : Object.keys(process.env ?? {}) }),
+} };
+)JS");
+  auto f = Route(h, "fetch");
+  EXPECT_EQ(f.at("status").as_int64(), 403);
+  EXPECT_NE(std::string(f.at("text").get_string()).find("Direct fetch() blocked"),
+            std::string::npos);
+  auto e = Route(h, "env");
+  if (!e.at("env").is_null()) {
+    EXPECT_EQ(e.at("env").get_array().size(), 0u) << Stringify(e);
+  }
+}
+
+TEST_F(RunnerTest, SpinningPluginIsKilledForCpuAndAnswersAgainAfterwards) {
+  auto spin = Load(R"({"id":"spinner","version":"1"})", R"JS(
+export default { routes: { spin: async () => { while (true) {} }, ok: async () => "fine" } };
+)JS");
+  auto other = Load(kKvManifest, kKvSource);
+  auto r = runner_->InvokeRoute(spin, "spin", nullptr, json::object());
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().detail_code(), "cpu_limit_exceeded") << r.status().message();
+  EXPECT_EQ(Stringify(Route(other, "get", R"({"key":"x"})")), R"({"value":null})");
+  // The spinner comes back after its restart.
+  ASSERT_TRUE(
+      WaitFor([&] { return runner_->Info("spinner")->state == runner::PluginState::kReady; },
+              std::chrono::seconds(10)));
+  EXPECT_EQ(Stringify(Route(spin, "ok")), R"("fine")");
+}
+
+TEST_F(RunnerTest, HeapBombFailsWithMemoryLimitExceeded) {
+  auto h = Load(R"({"id":"heapbomb","version":"1"})", R"JS(
+export default { routes: { bomb: async () => { const a = []; for (;;) a.push({ s: "x".repeat(64) + a.length }); } } };
+)JS");
+  auto r = runner_->InvokeRoute(h, "bomb", nullptr, json::object());
+  ASSERT_FALSE(r.ok());
+  // Either V8's heap limit aborts the process or the CPU budget ends it first; both contain it.
+  EXPECT_TRUE(r.status().detail_code() == "memory_limit_exceeded" ||
+              r.status().detail_code() == "cpu_limit_exceeded")
+      << r.status().detail_code() << ": " << r.status().message();
+}
+
+class SlowRunnerTest : public RunnerTest {
+  void Customize(runner::RunnerOptions& o) override {
+    o.limits.wall_ms = 300;
+    o.limits.cpu_ms = 5000;
+  }
+};
+
+TEST_F(SlowRunnerTest, SlowRouteFailsWithWallTimeExceeded) {
+  auto h = Load(R"({"id":"hang","version":"1"})", R"JS(
+export default { routes: { hang: () => new Promise((r) => setTimeout(r, 60000)) } };
+)JS");
+  auto r = runner_->InvokeRoute(h, "hang", nullptr, json::object());
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().detail_code(), "wall_time_exceeded");
+  EXPECT_EQ(r.status().message(),
+            "Plugin hang exceeded wall-time limit of 300ms during route:hang");
+}
+
+TEST_F(RunnerTest, ArrayBufferBombIsKilledForMemory) {
+  auto h = Load(R"({"id":"abbomb","version":"1"})", R"JS(
+export default { routes: { bomb: async () => {
+  const keep = [];
+  for (let i = 0; i < 64; i++) { const b = new Uint8Array(32 << 20); b.fill(7); keep.push(b); await null; }
+  return keep.length;
+} } };
+)JS");
+  auto r = runner_->InvokeRoute(h, "bomb", nullptr, json::object());
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(r.status().detail_code() == "memory_limit_exceeded" ||
+              r.status().detail_code() == "cpu_limit_exceeded")
+      << r.status().detail_code() << ": " << r.status().message();
+}
+
+TEST_F(SlowRunnerTest, NeverSettlingPromiseIsAPluginErrorNotAHang) {
+  auto h = Load(R"({"id":"stuck","version":"1"})", R"JS(
+export default { routes: { stuck: () => new Promise(() => {}) } };
+)JS");
+  auto r = runner_->InvokeRoute(h, "stuck", nullptr, json::object());
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().detail_code(), "plugin_error");
+  EXPECT_NE(r.status().message().find("Plugin stuck failed during route:stuck"), std::string::npos)
+      << r.status().message();
+}
+
+}  // namespace
+}  // namespace ps::testing
