@@ -168,6 +168,11 @@ void Bridge::RegisterPlugin(const manifest::Manifest& m) {
   }
 }
 
+std::map<std::string, std::map<std::string, uint64_t>> Bridge::CallCounts() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return call_counts_;
+}
+
 void Bridge::UnregisterPlugin(const std::string& id, const std::string& version) {
   std::lock_guard<std::mutex> lock(mu_);
   indexes_.erase({id, version});
@@ -191,6 +196,10 @@ Result<CallResult> Bridge::Call(const Grant& grant, std::string_view method,
                                        std::to_string(invocation->bridge_call_limit) +
                                        " bridge calls in one invocation")
         .WithDetailCode("bridge_call_limit_exceeded");
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++call_counts_[grant.plugin_id][it->first];
   }
   caps::CapabilitySet caps(grant.capabilities);
   CallContext ctx{

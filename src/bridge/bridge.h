@@ -123,6 +123,9 @@ class Bridge {
   static Reply Envelope(const Result<CallResult>& r);
 
   const BridgeOptions& options() const { return options_; }
+
+  // Calls served so far: plugin id -> method -> count (for /metrics).
+  std::map<std::string, std::map<std::string, uint64_t>> CallCounts() const;
   store::Database& db() { return db_; }
 
  private:
@@ -132,7 +135,8 @@ class Bridge {
   store::Database& db_;
   TokenAuthority tokens_;
   BridgeOptions options_;
-  std::mutex mu_;
+  mutable std::mutex mu_;
+  std::map<std::string, std::map<std::string, uint64_t>> call_counts_;
   // (id, version) -> collection -> indexed fields
   std::map<std::pair<std::string, std::string>, std::map<std::string, std::vector<std::string>>>
       indexes_;

@@ -745,6 +745,7 @@ std::optional<PluginInfo> Runner::Info(const std::string& id) const {
   info.restarts = p->restarts;
   info.limit_kills = p->limit_kills;
   info.socket_path = p->socket;
+  if (info.pid != 0) info.rss_bytes = ResidentBytes(info.pid).value_or(0);
   return info;
 }
 

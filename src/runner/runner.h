@@ -77,6 +77,7 @@ struct PluginInfo {
   uint64_t failures = 0;
   uint64_t restarts = 0;
   uint64_t limit_kills = 0;
+  int64_t rss_bytes = 0;    // resident memory of the plugin's process (0 when not running)
   std::string socket_path;  // where the plugin's worker listens (diagnostics, tests)
 };
 
