@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "cli/check.h"
+#include "cli/run.h"
 
 namespace {
 
@@ -32,6 +33,37 @@ void AddCheckCommand(CLI::App& app, Action* action) {
   });
 }
 
+void AddRunCommand(CLI::App& app, Action* action) {
+  auto o = std::make_shared<ps::cli::RunOptions>();
+  auto manifest = std::make_shared<std::string>();
+  CLI::App* cmd =
+      app.add_subcommand("run", "Invoke one hook or route of a plugin and print the result");
+  cmd->add_option("PLUGIN", o->plugin, "A bundle directory, an npm package directory, or a .tar.gz")
+      ->required();
+  CLI::Option* manifest_opt =
+      cmd->add_option("--manifest", *manifest, "Read the manifest from FILE instead")
+          ->type_name("FILE");
+  cmd->add_option("--db", o->db, "sqlite:PATH (default sqlite:<data>/site.db)")->type_name("URL");
+  cmd->add_option("--data", o->data, "Where the database, media and runtime files live")
+      ->type_name("DIR");
+  CLI::Option* hook = cmd->add_option("--hook", o->hook, "The hook to invoke")->type_name("NAME");
+  CLI::Option* route =
+      cmd->add_option("--route", o->route, "The route to invoke")->type_name("NAME");
+  hook->excludes(route);
+  cmd->add_option("--event", o->event, "The hook's event: JSON, or @FILE")->type_name("JSON|@FILE");
+  cmd->add_option("--input", o->input, "The route's input: JSON, or @FILE")
+      ->type_name("JSON|@FILE");
+  cmd->add_option("--limit", o->limits, "cpu-ms=N, memory-mb=N, subrequests=N or wall-ms=N")
+      ->type_name("NAME=N");
+  cmd->add_option("--allow-private", o->allow_private,
+                  "Let ctx.http.fetch reach this private host (SSRF exception)")
+      ->type_name("HOST[:PORT]");
+  cmd->callback([o, manifest, manifest_opt, action] {
+    if (manifest_opt->count() > 0) o->manifest = *manifest;
+    *action = [o] { return ps::cli::RunInvoke(*o, std::cout, std::cerr); };
+  });
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -40,6 +72,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   Action action;
   AddCheckCommand(app, &action);
+  AddRunCommand(app, &action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
