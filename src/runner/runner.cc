@@ -122,6 +122,7 @@ struct Plugin {
   std::condition_variable cv;
   int ready_generation = 0;
   pid_t pid = 0;
+  pid_t killed_pid = 0;  // the process the watchdog already killed (until it is reaped)
   int64_t rss_limit = 0;
   json::object described;
   bool first_exit = false;
@@ -226,10 +227,13 @@ struct Runner::Impl {
   }
 
   // Marks every in-flight invocation of the current process and kills it.
-  void LimitKill(const std::shared_ptr<Plugin>& p, const std::string& code,
+  void LimitKill(const std::shared_ptr<Plugin>& p, pid_t pid, const std::string& code,
                  const std::string& culprit_message) {
     {
       std::lock_guard<std::mutex> lock(p->mu);
+      // One kill per process: the watchdog sees the same process again until it is reaped.
+      if (p->killed_pid == pid) return;
+      p->killed_pid = pid;
       for (auto& [id, f] : p->inflight) {
         if (f->generation != p->ready_generation || !f->forced_code.empty()) continue;
         f->forced_code = code;
@@ -265,7 +269,7 @@ struct Runner::Impl {
     {
       std::lock_guard<std::mutex> lock(p->mu);
       pid = p->pid;
-      if (pid == 0) return;
+      if (pid == 0 || pid == p->killed_pid) return;
       if (!p->inflight.empty()) {
         auto cpu = MainThreadCpuNs(pid);
         uint64_t budget = uint64_t(p->limits.cpu_ms) * 1000000;
@@ -287,8 +291,8 @@ struct Runner::Impl {
         }
       }
     }
-    if (!cpu_violation.empty()) LimitKill(p, "cpu_limit_exceeded", cpu_violation);
-    if (!mem_violation.empty()) LimitKill(p, "memory_limit_exceeded", mem_violation);
+    if (!cpu_violation.empty()) LimitKill(p, pid, "cpu_limit_exceeded", cpu_violation);
+    if (!mem_violation.empty()) LimitKill(p, pid, "memory_limit_exceeded", mem_violation);
   }
 
   std::shared_ptr<bridge::Invocation> Lookup(const std::string& id, const std::string& version,
@@ -317,7 +321,8 @@ struct Runner::Impl {
   }
 
   Result<json::value> Invoke(const PluginHandle& h, const std::string& kind,
-                             const std::string& name, const json::object& body);
+                             const std::string& name, const json::object& body,
+                             std::optional<int64_t> timeout_ms = std::nullopt);
 };
 
 Runner::Runner(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -506,7 +511,8 @@ Result<PluginHandle> Runner::Load(const manifest::Bundle& bundle) {
 }
 
 Result<json::value> Runner::Impl::Invoke(const PluginHandle& h, const std::string& kind,
-                                         const std::string& name, const json::object& body) {
+                                         const std::string& name, const json::object& body,
+                                         std::optional<int64_t> timeout_ms) {
   auto p = Find(h.id);
   if (!p || p->handle.epoch != h.epoch) {
     return Failure("plugin_unavailable",
@@ -515,22 +521,39 @@ Result<json::value> Runner::Impl::Invoke(const PluginHandle& h, const std::strin
   }
   const Limits& lim = p->limits;
   auto start = Clock::now();
-  auto deadline = start + std::chrono::milliseconds(lim.wall_ms);
+  const bool by_timeout = timeout_ms && *timeout_ms < lim.wall_ms;
+  const int64_t limit_ms = by_timeout ? std::max<int64_t>(1, *timeout_ms) : lim.wall_ms;
+  auto deadline = start + std::chrono::milliseconds(limit_ms);
   std::string label = kind + ":" + name;
   auto wall_error = [&] {
+    if (by_timeout) {
+      return Failure("wall_time_exceeded", "Plugin " + h.id + " exceeded its hook timeout of " +
+                                               std::to_string(limit_ms) + "ms during " + label);
+    }
     return Failure("wall_time_exceeded", "Plugin " + h.id + " exceeded wall-time limit of " +
                                              std::to_string(lim.wall_ms) + "ms during " + label);
   };
 
-  if (supervisor->state(p->proc) == workerd::ProcessState::kQuarantined) {
-    return Failure("plugin_unavailable", "Plugin sandbox unavailable for " + h.id +
-                                             ": quarantined after repeated failures; enable it "
-                                             "again to restart it");
-  }
-  if (!supervisor->WaitReady(p->proc, deadline)) {
+  // Wait for a usable process: ready, and not one the watchdog already killed (it stays "ready"
+  // until it is reaped, and an invocation sent to it would inherit its kill's reason).
+  auto usable = [&] { return p->pid != 0 && p->pid != p->killed_pid; };
+  for (;;) {
+    if (supervisor->state(p->proc) == workerd::ProcessState::kQuarantined) {
+      return Failure("plugin_unavailable", "Plugin sandbox unavailable for " + h.id +
+                                               ": quarantined after repeated failures; enable it "
+                                               "again to restart it");
+    }
+    if (!supervisor->WaitReady(p->proc, deadline)) {
+      if (Clock::now() >= deadline) return wall_error();
+      return Failure("plugin_unavailable", "Plugin sandbox unavailable for " + h.id + ": " +
+                                               workerd::StateName(supervisor->state(p->proc)));
+    }
+    std::unique_lock<std::mutex> lock(p->mu);
+    if (p->cv.wait_until(lock, std::min(deadline, Clock::now() + std::chrono::milliseconds(50)),
+                         usable)) {
+      break;
+    }
     if (Clock::now() >= deadline) return wall_error();
-    return Failure("plugin_unavailable", "Plugin sandbox unavailable for " + h.id + ": " +
-                                             workerd::StateName(supervisor->state(p->proc)));
   }
 
   auto f = std::make_shared<InFlight>();
@@ -652,6 +675,14 @@ Result<json::value> Runner::InvokeHook(const PluginHandle& h, const std::string&
   json::object body;
   body["event"] = event;
   return impl_->Invoke(h, "hook", hook, body);
+}
+
+Result<json::value> Runner::InvokeHook(const PluginHandle& h, const std::string& hook,
+                                       const json::value& event,
+                                       std::chrono::milliseconds timeout) {
+  json::object body;
+  body["event"] = event;
+  return impl_->Invoke(h, "hook", hook, body, int64_t(timeout.count()));
 }
 
 Result<json::value> Runner::InvokeRoute(const PluginHandle& h, const std::string& route,

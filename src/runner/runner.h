@@ -97,6 +97,11 @@ class Runner {
   Result<PluginHandle> Load(const manifest::Bundle& bundle);
   Result<json::value> InvokeHook(const PluginHandle& h, const std::string& hook,
                                  const json::value& event);
+  // The same with the hook's own timeout: the invocation is bounded by the shorter of `timeout`
+  // and the plugin's wall-time limit. Running past a shorter timeout fails with
+  // wall_time_exceeded, `Plugin <id> exceeded its hook timeout of <ms>ms during hook:<name>`.
+  Result<json::value> InvokeHook(const PluginHandle& h, const std::string& hook,
+                                 const json::value& event, std::chrono::milliseconds timeout);
   Result<json::value> InvokeRoute(const PluginHandle& h, const std::string& route,
                                   const json::value& input, const json::value& request);
   Status Terminate(const PluginHandle& h);

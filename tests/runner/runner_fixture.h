@@ -40,6 +40,7 @@ class RunnerTest : public ::testing::Test {
     opts.supervision.stop_timeout = std::chrono::milliseconds(2000);
     Customize(opts);
     bridge::BridgeOptions bopts;
+    bopts.media = bridge::MakeLocalMediaStorage((dir_ / "data" / "media").string());
     bopts.log = [this](const std::string& id, bridge::LogLevel, const std::string& msg,
                        const json::value&) {
       std::lock_guard<std::mutex> lock(log_mu_);
