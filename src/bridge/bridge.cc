@@ -219,7 +219,10 @@ Reply Bridge::Envelope(const Result<CallResult>& r) {
     return {200, Stringify(o)};
   }
   const Status& st = r.status();
-  if (st.code() == Code::kUnavailable && !st.detail_code().empty()) {
+  // Only the content-write fence's two codes get the 503 object (bridge.md §2.3).
+  if (st.code() == Code::kUnavailable &&
+      (st.detail_code() == "MEDIA_USAGE_ACTIVATION_IN_PROGRESS" ||
+       st.detail_code() == "MEDIA_USAGE_ACTIVATION_CHECK_FAILED")) {
     json::object err;
     err["code"] = st.detail_code();
     err["message"] = st.message();

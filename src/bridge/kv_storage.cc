@@ -332,33 +332,34 @@ std::string AfterPredicate(const std::vector<std::string>& exprs,
                            const std::string& last_id, std::vector<store::Value>* args) {
   std::string any;
   for (size_t i = 0; i <= exprs.size(); ++i) {
+    if (i < exprs.size() && values[i].is_null() && dirs[i] != "asc") {
+      continue;  // NULL sorts last under DESC: nothing is strictly after it on this key
+    }
+    // Parameters are collected per term and bound only for terms that are used.
+    std::vector<store::Value> term_args;
     std::string term;
     for (size_t j = 0; j < i; ++j) {
       if (values[j].is_null()) {
         term += exprs[j] + " IS NULL AND ";
       } else {
         term += exprs[j] + " = ? AND ";
-        args->push_back(ToSql(values[j]));
+        term_args.push_back(ToSql(values[j]));
       }
     }
     if (i == exprs.size()) {
       term += "id > ?";
-      args->push_back(last_id);
+      term_args.push_back(last_id);
+    } else if (values[i].is_null()) {
+      term += exprs[i] + " IS NOT NULL";
+    } else if (dirs[i] == "asc") {
+      term += exprs[i] + " > ?";
+      term_args.push_back(ToSql(values[i]));
     } else {
-      bool asc = dirs[i] == "asc";
-      const json::value& v = values[i];
-      if (v.is_null()) {
-        if (!asc) continue;  // NULL sorts last under DESC: nothing is strictly after it
-        term += exprs[i] + " IS NOT NULL";
-      } else if (asc) {
-        term += exprs[i] + " > ?";
-        args->push_back(ToSql(v));
-      } else {
-        term += "(" + exprs[i] + " < ? OR " + exprs[i] + " IS NULL)";
-        args->push_back(ToSql(v));
-      }
+      term += "(" + exprs[i] + " < ? OR " + exprs[i] + " IS NULL)";
+      term_args.push_back(ToSql(values[i]));
     }
     any += (any.empty() ? "(" : " OR (") + term + ")";
+    args->insert(args->end(), term_args.begin(), term_args.end());
   }
   return "(" + any + ")";
 }

@@ -317,11 +317,13 @@ TEST(EnvelopeTest, EveryNonFenceErrorIs500) {
   }
 }
 
-TEST(EnvelopeTest, UnavailableWithUnknownDetailCodeIs500) {
+// Our extension: a non-fence detail code (limit violations, ended invocations) travels beside
+// the message so the plugin's Error gets it as `code`; the status stays 500.
+TEST(EnvelopeTest, UnavailableWithUnknownDetailCodeIs500CarryingTheCode) {
   bridge::Reply r =
       bridge::Bridge::Envelope(Status(Code::kUnavailable, "later").WithDetailCode("OTHER_CODE"));
   EXPECT_EQ(r.status, 500);
-  EXPECT_EQ(r.body, R"({"error":"later"})");
+  EXPECT_EQ(r.body, R"({"error":"later","code":"OTHER_CODE"})");
 }
 
 TEST(EnvelopeTest, FenceInProgressIs503Object) {
