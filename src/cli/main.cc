@@ -10,6 +10,7 @@
 
 #include "cli/check.h"
 #include "cli/run.h"
+#include "cli/serve.h"
 
 namespace {
 
@@ -73,6 +74,7 @@ int main(int argc, char** argv) {
   Action action;
   AddCheckCommand(app, &action);
   AddRunCommand(app, &action);
+  ps::cli::AddServeCommand(app, &action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

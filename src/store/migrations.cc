@@ -168,6 +168,18 @@ CREATE TABLE _emdash_media_usage_activation (
   updated_at TEXT DEFAULT {NOW}
 );
 )SQL"},
+      {6, "host: installed plugin bundles", R"SQL(
+CREATE TABLE _ps_plugins (
+  id TEXT PRIMARY KEY,
+  version TEXT NOT NULL,
+  manifest TEXT NOT NULL,
+  module TEXT NOT NULL,
+  source TEXT NOT NULL,
+  enabled INTEGER NOT NULL DEFAULT 1,
+  installed_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL
+);
+)SQL"},
   };
   return kAll;
 }

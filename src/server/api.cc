@@ -1,0 +1,612 @@
+#include "server/api.h"
+
+#include <spdlog/spdlog.h>
+
+#include <cmath>
+
+#include "common/crypto.h"
+#include "manifest/bundle.h"
+
+namespace ps::server {
+namespace {
+
+HttpResponse Json(int status, const json::value& v) {
+  HttpResponse r;
+  r.status = status;
+  r.body = Stringify(v);
+  return r;
+}
+
+HttpResponse MethodNotAllowed(const std::string& allow) {
+  HttpResponse r = Api::Error(405, "method_not_allowed", "method not allowed; use " + allow);
+  r.headers.emplace_back("Allow", allow);
+  return r;
+}
+
+std::vector<std::string> Segments(const std::string& path) {
+  std::vector<std::string> out;
+  size_t pos = 0;
+  for (size_t n = 0; pos < path.size() && n < 256; ++n) {
+    size_t slash = path.find('/', pos);
+    std::string part = path.substr(pos, slash == std::string::npos ? path.npos : slash - pos);
+    if (!part.empty()) out.push_back(PercentDecode(part, false));
+    if (slash == std::string::npos) break;
+    pos = slash + 1;
+  }
+  return out;
+}
+
+std::string Join(const std::vector<std::string>& seg, size_t from) {
+  std::string out;
+  for (size_t i = from; i < seg.size(); ++i) {
+    if (i > from) out += '/';
+    out += seg[i];
+  }
+  return out;
+}
+
+// The body as JSON (an empty body is `fallback`).
+Result<json::value> BodyJson(const HttpRequest& r, json::value fallback) {
+  bool blank = true;
+  for (char c : r.body)
+    if (c != ' ' && c != '\n' && c != '\r' && c != '\t') blank = false;
+  if (blank) return fallback;
+  auto v = ParseJson(r.body);
+  if (!v.ok()) return InvalidArgument("request body: invalid JSON: " + v.status().message());
+  return v;
+}
+
+Result<std::optional<double>> LimitParam(const HttpRequest& r) {
+  const std::string* s = r.Query("limit");
+  if (!s) return std::optional<double>();
+  char* end = nullptr;
+  double d = std::strtod(s->c_str(), &end);
+  if (s->empty() || *end != '\0' || !std::isfinite(d)) {
+    return InvalidArgument("query parameter limit: expected a number, got " + Quote(*s));
+  }
+  return std::optional<double>(d);
+}
+
+std::optional<std::string> QueryOpt(const HttpRequest& r, const std::string& name) {
+  const std::string* s = r.Query(name);
+  if (!s) return std::nullopt;
+  return *s;
+}
+
+json::array Strings(const std::vector<std::string>& v) {
+  json::array a;
+  for (const auto& s : v) a.emplace_back(json::string(s));
+  return a;
+}
+
+HttpResponse FromResult(int ok_status, const Result<json::value>& r) {
+  if (!r.ok()) return Api::FromStatus(r.status());
+  return Json(ok_status, *r);
+}
+
+}  // namespace
+
+Api::Api(PluginRegistry& plugins, Pipeline& pipeline, Site& site, Metrics& metrics,
+         runner::Runner& runner, ApiOptions options)
+    : plugins_(plugins),
+      pipeline_(pipeline),
+      site_(site),
+      metrics_(metrics),
+      runner_(runner),
+      options_(std::move(options)) {
+  if (!options_.limits_for) {
+    options_.limits_for = [](const std::string&) { return runner::Limits{}; };
+  }
+}
+
+HttpResponse Api::Error(int status, const std::string& code, const std::string& message) {
+  json::object e;
+  e["code"] = code;
+  e["message"] = message;
+  json::object o;
+  o["error"] = std::move(e);
+  return Json(status, o);
+}
+
+HttpResponse Api::FromStatus(const Status& st) {
+  static const std::map<std::string, int> kByDetail = {
+      {"bad_request", 400},
+      {"unauthorized", 401},
+      {"forbidden", 403},
+      {"not_found", 404},
+      {"conflict", 409},
+      {"payload_too_large", 413},
+      {"plugin_error", 500},
+      {"plugin_crashed", 500},
+      {"cpu_limit_exceeded", 500},
+      {"memory_limit_exceeded", 500},
+      {"subrequest_limit_exceeded", 500},
+      {"bridge_call_limit_exceeded", 500},
+      {"internal_error", 500},
+      {"plugin_unavailable", 503},
+      {"unavailable", 503},
+      {"wall_time_exceeded", 504},
+  };
+  const std::string& d = st.detail_code();
+  if (auto it = kByDetail.find(d); it != kByDetail.end()) {
+    return Error(it->second, d, st.message());
+  }
+  if (d.rfind("MEDIA_USAGE_", 0) == 0) return Error(503, "unavailable", st.message());
+  switch (st.code()) {
+    case Code::kInvalidArgument:
+      return Error(400, "bad_request", st.message());
+    case Code::kPermissionDenied:
+      return Error(403, "forbidden", st.message());
+    case Code::kUnauthenticated:
+      return Error(401, "unauthorized", st.message());
+    case Code::kNotFound:
+      return Error(404, "not_found", st.message());
+    case Code::kConflict:
+      return Error(409, "conflict", st.message());
+    case Code::kTooLarge:
+      return Error(413, "payload_too_large", st.message());
+    case Code::kUnavailable:
+      return Error(503, "unavailable", st.message());
+    default:
+      return Error(500, "internal_error", st.message());
+  }
+}
+
+size_t Api::BodyLimit(const std::string& method, const std::string& target) const {
+  std::string path = target.substr(0, target.find('?'));
+  if ((method == "PUT" && path.rfind("/v1/plugins/", 0) == 0) ||
+      (method == "POST" && (path == "/v1/media" || path == "/v1/media/"))) {
+    return options_.max_upload_bytes;
+  }
+  return options_.max_body_bytes;
+}
+
+bool Api::Authorized(const HttpRequest& r, HttpResponse* refusal) const {
+  const std::string* h = r.Header("authorization");
+  std::string why;
+  if (!h) {
+    why = "missing Authorization header; send Authorization: Bearer <admin token>";
+  } else if (h->rfind("Bearer ", 0) != 0) {
+    why = "Authorization must be Bearer <admin token>";
+  } else {
+    std::string token = h->substr(7);
+    while (!token.empty() && (token.back() == ' ' || token.back() == '\t')) token.pop_back();
+    if (ConstantTimeEquals(token, options_.admin_token)) return true;
+    why = "invalid admin token";
+  }
+  *refusal = Error(401, "unauthorized", why);
+  refusal->headers.emplace_back("WWW-Authenticate", "Bearer");
+  return false;
+}
+
+HttpResponse Api::Handle(const HttpRequest& r) {
+  auto seg = Segments(r.path);
+  return Route(r, seg);
+}
+
+HttpResponse Api::Route(const HttpRequest& r, const std::vector<std::string>& seg) {
+  const std::string& m = r.method;
+  if (seg.size() == 1 && seg[0] == "healthz") {
+    return m == "GET" ? Healthz() : MethodNotAllowed("GET");
+  }
+  if (seg.size() == 1 && seg[0] == "metrics") {
+    return m == "GET" ? MetricsText() : MethodNotAllowed("GET");
+  }
+  if (seg.size() >= 4 && seg[0] == "_emdash" && seg[1] == "api") {
+    if (seg[2] == "plugins" && seg.size() >= 5) return EmdashRoute(r, seg);
+    if (seg[2] == "media" && seg[3] == "file" && seg.size() == 5) {
+      if (m != "GET") return MethodNotAllowed("GET");
+      auto f = site_.ReadMediaFile(seg[4]);
+      if (!f.ok()) return FromStatus(f.status());
+      HttpResponse res;
+      res.content_type = f->content_type;
+      res.body = std::move(f->bytes);
+      res.headers.emplace_back("X-Content-Type-Options", "nosniff");
+      res.headers.emplace_back("Content-Security-Policy", "sandbox");
+      return res;
+    }
+  }
+  if (seg.empty() || seg[0] != "v1") {
+    return Error(404, "not_found", "no such endpoint: " + r.method + " " + r.path);
+  }
+  HttpResponse refusal;
+  if (!Authorized(r, &refusal)) return refusal;
+  if (seg.size() >= 2 && seg[1] == "plugins") return Plugins(r, seg);
+  if (seg.size() == 3 && seg[1] == "hooks") {
+    if (m != "POST") return MethodNotAllowed("POST");
+    const std::string& hook = seg[2];
+    if (!manifest::IsHookName(hook)) {
+      return Error(400, "bad_request", "unknown hook " + Quote(hook));
+    }
+    auto body = BodyJson(r, json::object());
+    if (!body.ok()) return FromStatus(body.status());
+    if (!body->is_object()) return Error(400, "bad_request", "request body: expected an object");
+    json::value ev = json::object();
+    if (auto* e = body->get_object().if_contains("event"); e && !e->is_null()) ev = *e;
+    if (!ev.is_object()) {
+      return Error(400, "bad_request", "request body: event: expected an object");
+    }
+    PipelineOutcome out = pipeline_.Run(hook, ev.get_object());
+    json::object res;
+    res["value"] = out.value;
+    json::array results;
+    for (const auto& hr : out.results) results.push_back(hr.ToJson(!IsSequentialHook(hook)));
+    res["results"] = std::move(results);
+    if (out.vetoed) {
+      res["vetoed"] = true;
+      res["vetoedBy"] = out.vetoed_by;
+    }
+    if (out.aborted) {
+      res["aborted"] = true;
+      res["abortedBy"] = out.aborted_by;
+    }
+    return Json(200, res);
+  }
+  if (seg.size() == 2 && seg[1] == "collections") {
+    if (m == "GET") return FromResult(200, site_.ListCollections());
+    if (m == "POST") {
+      auto body = BodyJson(r, nullptr);
+      if (!body.ok()) return FromStatus(body.status());
+      return FromResult(201, site_.CreateCollection(*body));
+    }
+    return MethodNotAllowed("GET, POST");
+  }
+  if (seg.size() >= 3 && seg.size() <= 4 && seg[1] == "content") return Content(r, seg);
+  if (seg.size() >= 2 && seg.size() <= 3 && seg[1] == "media") return Media(r, seg);
+  if (seg.size() == 2 && seg[1] == "users") {
+    if (m == "GET") {
+      auto limit = LimitParam(r);
+      if (!limit.ok()) return FromStatus(limit.status());
+      return FromResult(200, site_.ListUsers(*limit, QueryOpt(r, "cursor")));
+    }
+    if (m == "POST") {
+      auto body = BodyJson(r, nullptr);
+      if (!body.ok()) return FromStatus(body.status());
+      return FromResult(201, site_.CreateUser(*body));
+    }
+    return MethodNotAllowed("GET, POST");
+  }
+  return Error(404, "not_found", "no such endpoint: " + r.method + " " + r.path);
+}
+
+HttpResponse Api::Plugins(const HttpRequest& r, const std::vector<std::string>& seg) {
+  const std::string& m = r.method;
+  if (seg.size() == 2) {
+    if (m != "GET") return MethodNotAllowed("GET");
+    json::array out;
+    for (const auto& v : plugins_.List()) out.push_back(PluginJson(v));
+    return Json(200, out);
+  }
+  const std::string& id = seg[2];
+  if (seg.size() == 3) {
+    if (m == "GET") {
+      auto v = plugins_.Get(id);
+      if (!v) return Error(404, "not_found", "Plugin not installed: " + id);
+      return Json(200, PluginJson(*v));
+    }
+    if (m == "PUT") {
+      if (r.body.empty()) {
+        return Error(400, "bad_request",
+                     "request body: expected the plugin bundle as a .tar.gz "
+                     "(Content-Type: application/gzip)");
+      }
+      auto bundle = manifest::LoadBundleFromArchive(r.body, "upload");
+      if (!bundle.ok()) {
+        HttpResponse res = Error(400, "bad_request", bundle.status().message());
+        json::value doc = *ParseJson(res.body);
+        json::array problems;
+        std::string msg = bundle.status().message();
+        size_t pos = 0;
+        for (size_t n = 0; pos <= msg.size() && n < 1000; ++n) {
+          size_t nl = msg.find('\n', pos);
+          std::string line = msg.substr(pos, nl == std::string::npos ? msg.npos : nl - pos);
+          if (!line.empty()) problems.emplace_back(json::string(line));
+          if (nl == std::string::npos) break;
+          pos = nl + 1;
+        }
+        doc.get_object()["error"].get_object()["problems"] = std::move(problems);
+        res.body = Stringify(doc);
+        return res;
+      }
+      if (bundle->manifest.id != id) {
+        return Error(400, "bad_request",
+                     "upload: manifest id " + Quote(bundle->manifest.id) +
+                         " does not match the URL's plugin id " + Quote(id));
+      }
+      auto outcome = plugins_.Install(*bundle, "upload");
+      if (!outcome.ok()) {
+        const Status& st = outcome.status();
+        if (st.detail_code() == "plugin_crashed") {
+          // The module could not even start: a problem of the bundle.
+          HttpResponse res = Error(400, "bad_request", st.message());
+          json::value doc = *ParseJson(res.body);
+          json::array problems;
+          problems.emplace_back(json::string(st.message()));
+          doc.get_object()["error"].get_object()["problems"] = std::move(problems);
+          res.body = Stringify(doc);
+          return res;
+        }
+        return FromStatus(st);
+      }
+      auto v = plugins_.Get(id);
+      if (!v) return Error(500, "internal_error", "plugin " + id + " vanished after install");
+      return Json(*outcome == InstallOutcome::kInstalled ? 201 : 200, PluginJson(*v));
+    }
+    if (m == "DELETE") {
+      const std::string* keep = r.Query("keepData");
+      bool keep_data = keep && (*keep == "true" || *keep == "1");
+      Status st = plugins_.Uninstall(id, keep_data);
+      if (!st.ok()) return FromStatus(st);
+      json::object out;
+      out["id"] = id;
+      out["uninstalled"] = true;
+      out["keptData"] = keep_data;
+      return Json(200, out);
+    }
+    return MethodNotAllowed("GET, PUT, DELETE");
+  }
+  if (seg.size() == 4 && (seg[3] == "enable" || seg[3] == "disable")) {
+    if (m != "POST") return MethodNotAllowed("POST");
+    Status st = seg[3] == "enable" ? plugins_.Enable(id) : plugins_.Disable(id);
+    if (!st.ok()) return FromStatus(st);
+    auto v = plugins_.Get(id);
+    if (!v) return Error(404, "not_found", "Plugin not installed: " + id);
+    return Json(200, PluginJson(*v));
+  }
+  if (seg.size() == 5 && seg[3] == "hooks") {
+    if (m != "POST") return MethodNotAllowed("POST");
+    const std::string& hook = seg[4];
+    if (!manifest::IsHookName(hook)) {
+      return Error(400, "bad_request", "unknown hook " + Quote(hook));
+    }
+    auto body = BodyJson(r, json::object());
+    if (!body.ok()) return FromStatus(body.status());
+    if (!body->is_object()) return Error(400, "bad_request", "request body: expected an object");
+    json::value ev = json::object();
+    if (auto* e = body->get_object().if_contains("event")) ev = *e;
+    auto v = plugins_.Get(id);
+    if (!v) return Error(404, "not_found", "Plugin not installed: " + id);
+    std::optional<std::chrono::milliseconds> timeout;
+    for (const auto& h : v->hooks)
+      if (h.hook == hook) timeout = std::chrono::milliseconds(h.timeout_ms);
+    auto res = plugins_.InvokeHook(id, hook, ev, timeout);
+    if (!res.ok()) return FromStatus(res.status());
+    json::object out;
+    out["value"] = *res;
+    return Json(200, out);
+  }
+  if (seg.size() >= 5 && seg[3] == "routes") {
+    if (m != "POST") return MethodNotAllowed("POST");
+    std::string route = Join(seg, 4);
+    auto body = BodyJson(r, json::object());
+    if (!body.ok()) return FromStatus(body.status());
+    if (!body->is_object()) return Error(400, "bad_request", "request body: expected an object");
+    const auto& o = body->get_object();
+    json::value input = nullptr;
+    if (auto* i = o.if_contains("input")) input = *i;
+    json::value request;
+    if (auto* q = o.if_contains("request"); q && !q->is_null()) {
+      if (!q->is_object()) {
+        return Error(400, "bad_request", "request body: request: expected an object");
+      }
+      request = *q;
+    } else {
+      json::object sr = SerializeRequest(r, true);
+      std::string host = r.Header("host") ? *r.Header("host") : "localhost";
+      sr["url"] = "http://" + host + "/_emdash/api/plugins/" + id + "/" + route;
+      request = std::move(sr);
+    }
+    return FromResult(200, plugins_.InvokeRoute(id, route, input, request));
+  }
+  return Error(404, "not_found", "no such endpoint: " + r.method + " " + r.path);
+}
+
+HttpResponse Api::Content(const HttpRequest& r, const std::vector<std::string>& seg) {
+  const std::string& m = r.method;
+  const std::string& collection = seg[2];
+  if (seg.size() == 3) {
+    if (m == "GET") {
+      auto limit = LimitParam(r);
+      if (!limit.ok()) return FromStatus(limit.status());
+      return FromResult(200, site_.ListContent(collection, *limit, QueryOpt(r, "cursor")));
+    }
+    if (m == "POST") {
+      auto body = BodyJson(r, nullptr);
+      if (!body.ok()) return FromStatus(body.status());
+      return FromResult(201, site_.CreateContent(collection, *body));
+    }
+    return MethodNotAllowed("GET, POST");
+  }
+  const std::string& id = seg[3];
+  if (m == "GET") return FromResult(200, site_.GetContent(collection, id));
+  if (m == "PUT") {
+    auto body = BodyJson(r, nullptr);
+    if (!body.ok()) return FromStatus(body.status());
+    return FromResult(200, site_.UpdateContent(collection, id, *body));
+  }
+  if (m == "DELETE") return FromResult(200, site_.DeleteContent(collection, id));
+  return MethodNotAllowed("GET, PUT, DELETE");
+}
+
+HttpResponse Api::Media(const HttpRequest& r, const std::vector<std::string>& seg) {
+  const std::string& m = r.method;
+  if (seg.size() == 2) {
+    if (m == "GET") {
+      auto limit = LimitParam(r);
+      if (!limit.ok()) return FromStatus(limit.status());
+      return FromResult(200,
+                        site_.ListMedia(*limit, QueryOpt(r, "cursor"), QueryOpt(r, "mimeType")));
+    }
+    if (m == "POST") {
+      const std::string* filename = r.Query("filename");
+      std::string type = r.Header("content-type") ? *r.Header("content-type") : "";
+      type = type.substr(0, type.find(';'));
+      while (!type.empty() && type.back() == ' ') type.pop_back();
+      return FromResult(201, site_.UploadMedia(filename ? *filename : "", type, r.body));
+    }
+    return MethodNotAllowed("GET, POST");
+  }
+  const std::string& id = seg[2];
+  if (m == "GET") return FromResult(200, site_.GetMedia(id));
+  if (m == "DELETE") return FromResult(200, site_.DeleteMedia(id));
+  return MethodNotAllowed("GET, DELETE");
+}
+
+HttpResponse Api::EmdashRoute(const HttpRequest& r, const std::vector<std::string>& seg) {
+  const std::string& id = seg[3];
+  std::string route = Join(seg, 4);
+  auto v = plugins_.Get(id);
+  if (!v) return Error(404, "not_found", "Plugin not installed: " + id);
+  auto it = v->routes.find(route);
+  if (it == v->routes.end()) {
+    if (v->state == "disabled" || v->state == "quarantined") {
+      return Error(503, "plugin_unavailable",
+                   "Plugin sandbox unavailable for " + id + ": " + v->state);
+    }
+    return Error(404, "not_found", "Route not found: " + route);
+  }
+  bool authenticated = false;
+  if (!it->second) {
+    HttpResponse refusal;
+    if (!Authorized(r, &refusal)) return refusal;
+    authenticated = true;
+  }
+  json::value input = nullptr;
+  if (r.method == "GET" || r.method == "HEAD") {
+    json::object q;
+    for (const auto& [k, val] : r.query) q[k] = val;
+    input = std::move(q);
+  } else {
+    auto body = BodyJson(r, nullptr);
+    if (!body.ok()) return FromStatus(body.status());
+    input = std::move(body).value();
+  }
+  return FromResult(200,
+                    plugins_.InvokeRoute(id, route, input, SerializeRequest(r, authenticated)));
+}
+
+json::object Api::SerializeRequest(const HttpRequest& r, bool authenticated) const {
+  json::object req;
+  std::string host = r.Header("host") ? *r.Header("host") : "localhost";
+  req["url"] = "http://" + host + r.target;
+  req["method"] = r.method;
+  json::object headers;
+  for (const auto& [k, v] : r.headers) {
+    // The admin token and cookies never reach a plugin.
+    if (k == "authorization" || k == "cookie" || k == "proxy-authorization") continue;
+    if (auto* existing = headers.if_contains(k); existing && existing->is_string()) {
+      *existing = std::string(existing->get_string()) + ", " + v;
+    } else {
+      headers[k] = v;
+    }
+  }
+  req["headers"] = std::move(headers);
+  json::object meta;
+  meta["ip"] = r.peer.empty() || r.peer == "unix" ? json::value(nullptr) : json::value(r.peer);
+  meta["userAgent"] =
+      r.Header("user-agent") ? json::value(*r.Header("user-agent")) : json::value(nullptr);
+  meta["referer"] = r.Header("referer") ? json::value(*r.Header("referer")) : json::value(nullptr);
+  req["meta"] = std::move(meta);
+  if (authenticated) {
+    // The admin token stands for the site's administrator.
+    json::object user;
+    user["id"] = "admin";
+    user["email"] = "admin@localhost";
+    user["name"] = "Administrator (admin token)";
+    user["role"] = 50;
+    user["createdAt"] = options_.started_at;
+    req["user"] = std::move(user);
+  }
+  return req;
+}
+
+json::object Api::PluginJson(const PluginView& v) const {
+  json::object o;
+  o["id"] = v.id;
+  o["version"] = v.version;
+  o["capabilities"] = Strings(v.manifest.capabilities);
+  o["allowedHosts"] = Strings(v.manifest.allowed_hosts);
+  o["state"] = v.state;
+  o["enabled"] = v.enabled;
+  runner::Limits l = v.info ? v.info->limits : options_.limits_for(v.id);
+  json::object limits;
+  limits["wallMs"] = l.wall_ms;
+  limits["cpuMs"] = l.cpu_ms;
+  limits["memoryMb"] = l.memory_mb;
+  limits["subrequests"] = l.subrequests;
+  o["limits"] = std::move(limits);
+  json::object stats;
+  stats["invocations"] = v.info ? v.info->invocations : 0;
+  stats["failures"] = v.info ? v.info->failures : 0;
+  stats["restarts"] = v.info ? v.info->restarts : 0;
+  stats["limitKills"] = v.info ? v.info->limit_kills : 0;
+  stats["memoryBytes"] = v.info ? v.info->rss_bytes : 0;
+  json::object errors;
+  for (const auto& [code, n] : metrics_.Errors(v.id)) errors[code] = n;
+  stats["errors"] = std::move(errors);
+  o["stats"] = std::move(stats);
+  json::array hooks;
+  for (const auto& h : v.hooks) {
+    json::object ho;
+    ho["name"] = h.hook;
+    ho["priority"] = h.priority;
+    ho["timeout"] = h.timeout_ms;
+    ho["errorPolicy"] = h.error_policy;
+    ho["exclusive"] = h.exclusive;
+    ho["dependencies"] = Strings(h.dependencies);
+    hooks.push_back(std::move(ho));
+  }
+  o["hooks"] = std::move(hooks);
+  o["skippedHooks"] = Strings(v.skipped_hooks);
+  json::array routes;
+  for (const auto& [name, pub] : v.routes) {
+    json::object ro;
+    ro["name"] = name;
+    ro["public"] = pub;
+    routes.push_back(std::move(ro));
+  }
+  o["routes"] = std::move(routes);
+  o["source"] = v.source;
+  o["installedAt"] = v.installed_at;
+  o["updatedAt"] = v.updated_at;
+  if (!v.error.empty()) o["error"] = v.error;
+  o["warnings"] = Strings(v.manifest.warnings);
+  return o;
+}
+
+HttpResponse Api::Healthz() {
+  json::object plugins;
+  bool ok = true;
+  for (const auto& v : plugins_.List()) {
+    plugins[v.id] = v.state;
+    if (v.enabled && v.state != "ready") ok = false;
+  }
+  json::object o;
+  o["status"] = ok ? "ok" : "degraded";
+  o["plugins"] = std::move(plugins);
+  return Json(200, o);
+}
+
+HttpResponse Api::MetricsText() {
+  std::vector<PluginGauges> gauges;
+  for (const auto& v : plugins_.List()) {
+    PluginGauges g;
+    g.id = v.id;
+    g.version = v.version;
+    g.state = v.state;
+    if (v.info) {
+      g.restarts = v.info->restarts;
+      g.limit_kills = v.info->limit_kills;
+      g.rss_bytes = v.info->rss_bytes;
+    }
+    gauges.push_back(std::move(g));
+  }
+  auto calls = runner_.bridge().CallCounts();
+  calls.erase("__host__");
+  HttpResponse r;
+  r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+  r.body = metrics_.Render(gauges, calls);
+  return r;
+}
+
+}  // namespace ps::server

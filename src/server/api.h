@@ -1,0 +1,67 @@
+// The HTTP API of `serve` (host-api.md "HTTP API of serve"): request routing, the admin-token
+// check, JSON in and out, and the error envelope {"error":{"code","message"}} with the
+// documented statuses. Runs on the HTTP server's worker threads (it blocks on plugins and SQL).
+//
+// Auth: everything under /v1/ needs `Authorization: Bearer <admin token>` (compared in constant
+// time); /healthz, /metrics, public plugin routes and media files do not.
+// Status codes beyond host-api.md's list: 405 method_not_allowed, 500 internal_error (a host
+// failure, not the plugin's), 500 bridge_call_limit_exceeded, 503 unavailable (the
+// content-write fence, or the host shutting down).
+// May call: server/ (plugins, pipeline, site, metrics), runner/, manifest/, common/.
+// Called by: server/serve.cc.
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include "runner/runner.h"
+#include "server/http_server.h"
+#include "server/metrics.h"
+#include "server/pipeline.h"
+#include "server/plugins.h"
+#include "server/site.h"
+
+namespace ps::server {
+
+struct ApiOptions {
+  std::string admin_token;
+  size_t max_body_bytes = 1u << 20;
+  size_t max_upload_bytes = 64u << 20;
+  std::function<runner::Limits(const std::string& id)> limits_for;
+  std::string started_at;  // ISO time, for the synthetic admin user of private routes
+};
+
+class Api {
+ public:
+  Api(PluginRegistry& plugins, Pipeline& pipeline, Site& site, Metrics& metrics,
+      runner::Runner& runner, ApiOptions options);
+
+  HttpResponse Handle(const HttpRequest& request);
+  // The body cap for a request (uploads get the larger one).
+  size_t BodyLimit(const std::string& method, const std::string& target) const;
+
+  static HttpResponse Error(int status, const std::string& code, const std::string& message);
+  // A failed Status as the documented status and code.
+  static HttpResponse FromStatus(const Status& st);
+
+ private:
+  HttpResponse Route(const HttpRequest& r, const std::vector<std::string>& seg);
+  HttpResponse Plugins(const HttpRequest& r, const std::vector<std::string>& seg);
+  HttpResponse Content(const HttpRequest& r, const std::vector<std::string>& seg);
+  HttpResponse Media(const HttpRequest& r, const std::vector<std::string>& seg);
+  HttpResponse EmdashRoute(const HttpRequest& r, const std::vector<std::string>& seg);
+  HttpResponse Healthz();
+  HttpResponse MetricsText();
+  bool Authorized(const HttpRequest& r, HttpResponse* refusal) const;
+  json::object PluginJson(const PluginView& v) const;
+  json::object SerializeRequest(const HttpRequest& r, bool authenticated) const;
+
+  PluginRegistry& plugins_;
+  Pipeline& pipeline_;
+  Site& site_;
+  Metrics& metrics_;
+  runner::Runner& runner_;
+  ApiOptions options_;
+};
+
+}  // namespace ps::server

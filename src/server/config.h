@@ -1,0 +1,81 @@
+// The configuration of `plugin-sandbox serve` and where each value comes from.
+//
+// Contract: every option has one name (the flag's, e.g. `listen`, `admin-token-file`) used in all
+// three sources: the config file (a JSON object keyed by option name), the environment
+// (`PLUGIN_SANDBOX_<NAME>` upper-cased with `-` as `_`, e.g. PLUGIN_SANDBOX_ADMIN_TOKEN_FILE) and
+// the command line (`--<name>`). Flags win over the environment, which wins over the file, which
+// wins over the defaults. A list option (allow-private, limit, …) is taken whole from the
+// highest source that sets it, except `limit` and `plugin-limit`, which layer key by key.
+// Every bad value fails with InvalidArgument naming the source and the option, e.g.
+//   environment PLUGIN_SANDBOX_WORKERS: expected a positive integer, got "many"
+// May call: common/, runner/ (types only). Called by: cli/serve.cc, server/serve.cc.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/json.h"
+#include "common/status.h"
+#include "runner/runner.h"
+
+namespace ps::server {
+
+struct EmailConfig {
+  std::string transport = "log";  // "log" (<data>/outbox.jsonl) or "smtp"
+  std::string smtp_url;           // smtp://host:port or smtps://host:port
+  std::string smtp_from;          // envelope and header sender
+  std::string smtp_username;
+  std::string smtp_password;
+};
+
+struct ServeConfig {
+  std::string config_file;  // where the file values came from (empty: none)
+  std::string data_dir = ".plugin-sandbox";
+  std::string db;  // empty: sqlite:<data>/site.db
+  std::string plugins_dir;
+  std::string listen = "127.0.0.1:8787";  // HOST:PORT or unix:PATH
+  std::string admin_token;                // literal (environment or config file)
+  std::string admin_token_file;
+  std::vector<std::string> allow_private;
+  runner::Limits limits;
+  std::map<std::string, runner::Limits> plugin_limits;
+  runner::IsolationMode isolation = runner::IsolationMode::kPerPlugin;
+  EmailConfig email;
+  runner::SiteInfo site;
+  std::vector<std::string> site_locales;  // configured locales (i18n); empty: none
+  int workers = 16;                       // threads that run handlers (plugin calls, SQL)
+  size_t max_body_bytes = 1u << 20;       // JSON request bodies
+  size_t max_upload_bytes = 64u << 20;    // bundle uploads and media
+  int64_t hook_timeout_ms = 5000;         // a hook's timeout when it declares none
+  int64_t shutdown_timeout_ms = 35000;    // how long in-flight requests may take at shutdown
+  std::string log_level = "info";
+  std::vector<std::string> env_passthrough;
+  std::string workerd;  // empty: found by the runner
+};
+
+// Raw values given on the command line: option name -> values in order (one for scalars).
+using FlagValues = std::map<std::string, std::vector<std::string>>;
+// Looks up an environment variable (tests pass their own).
+using EnvLookup = std::function<std::optional<std::string>(const std::string& name)>;
+EnvLookup ProcessEnvironment();
+
+// Resolves the configuration: reads the config file named by `config` (flag, then environment),
+// then layers environment and flags over it. Relative paths in the file are relative to the file.
+Result<ServeConfig> ResolveServeConfig(const FlagValues& flags, const EnvLookup& env);
+
+// The database URL to open: the configured one, or sqlite:<data>/site.db.
+std::string DatabaseUrl(const ServeConfig& c);
+
+// Applies one limit "NAME=N" (cpu-ms, memory-mb, subrequests, wall-ms) to `limits`; `where`
+// names the source in the error.
+Status ApplyLimit(const std::string& where, const std::string& spec, runner::Limits* limits);
+
+// The names of every option, for --help and for checking config files.
+const std::vector<std::string>& OptionNames();
+
+}  // namespace ps::server

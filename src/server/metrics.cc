@@ -1,0 +1,151 @@
+#include "server/metrics.h"
+
+#include <cstdio>
+#include <set>
+#include <sstream>
+
+namespace ps::server {
+namespace {
+
+// A label value with \, " and newlines escaped (Prometheus text format).
+std::string Label(const std::string& v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '\\' || c == '"') {
+      out += '\\';
+      out += c;
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+std::string Num(double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.17g", v);
+  return buf;
+}
+
+std::string Bound(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
+
+void Help(std::ostringstream& out, const char* name, const char* type, const char* help) {
+  out << "# HELP " << name << ' ' << help << '\n' << "# TYPE " << name << ' ' << type << '\n';
+}
+
+}  // namespace
+
+void Metrics::RecordInvocation(const std::string& plugin, const std::string& kind, double seconds,
+                               const std::string& error_code) {
+  std::lock_guard<std::mutex> lock(mu_);
+  PerPlugin& p = plugins_[plugin];
+  ++p.invocations[kind];
+  if (!error_code.empty()) ++p.errors[error_code];
+  for (size_t i = 0; i < kBuckets.size(); ++i)
+    if (seconds <= kBuckets[i]) ++p.buckets[i];
+  ++p.count;
+  p.sum += seconds;
+}
+
+void Metrics::RecordHttp(const std::string& method, int status) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ++http_[{method, status}];
+}
+
+std::map<std::string, uint64_t> Metrics::Errors(const std::string& plugin) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = plugins_.find(plugin);
+  return it == plugins_.end() ? std::map<std::string, uint64_t>{} : it->second.errors;
+}
+
+std::string Metrics::Render(
+    const std::vector<PluginGauges>& plugins,
+    const std::map<std::string, std::map<std::string, uint64_t>>& bridge_calls) const {
+  std::ostringstream out;
+  std::lock_guard<std::mutex> lock(mu_);
+
+  Help(out, "plugin_sandbox_plugin_info", "gauge",
+       "Installed plugins (1 each), labelled with version and state.");
+  for (const auto& g : plugins) {
+    out << "plugin_sandbox_plugin_info{plugin=\"" << Label(g.id) << "\",version=\""
+        << Label(g.version) << "\",state=\"" << Label(g.state) << "\"} 1\n";
+  }
+  Help(out, "plugin_sandbox_plugin_up", "gauge", "1 when the plugin is ready, else 0.");
+  for (const auto& g : plugins) {
+    out << "plugin_sandbox_plugin_up{plugin=\"" << Label(g.id) << "\"} "
+        << (g.state == "ready" ? 1 : 0) << '\n';
+  }
+
+  Help(out, "plugin_sandbox_plugin_invocations_total", "counter",
+       "Hook and route invocations, by plugin and kind.");
+  for (const auto& [id, p] : plugins_) {
+    for (const auto& [kind, n] : p.invocations) {
+      out << "plugin_sandbox_plugin_invocations_total{plugin=\"" << Label(id) << "\",kind=\""
+          << Label(kind) << "\"} " << n << '\n';
+    }
+  }
+  Help(out, "plugin_sandbox_plugin_errors_total", "counter",
+       "Failed invocations, by plugin and error code.");
+  for (const auto& [id, p] : plugins_) {
+    for (const auto& [code, n] : p.errors) {
+      out << "plugin_sandbox_plugin_errors_total{plugin=\"" << Label(id) << "\",code=\""
+          << Label(code) << "\"} " << n << '\n';
+    }
+  }
+  Help(out, "plugin_sandbox_plugin_invocation_duration_seconds", "histogram",
+       "Invocation latency as the host measured it.");
+  for (const auto& [id, p] : plugins_) {
+    std::string l = "plugin=\"" + Label(id) + "\"";
+    for (size_t i = 0; i < kBuckets.size(); ++i) {
+      out << "plugin_sandbox_plugin_invocation_duration_seconds_bucket{" << l << ",le=\""
+          << Bound(kBuckets[i]) << "\"} " << p.buckets[i] << '\n';
+    }
+    out << "plugin_sandbox_plugin_invocation_duration_seconds_bucket{" << l << ",le=\"+Inf\"} "
+        << p.count << '\n';
+    out << "plugin_sandbox_plugin_invocation_duration_seconds_sum{" << l << "} " << Num(p.sum)
+        << '\n';
+    out << "plugin_sandbox_plugin_invocation_duration_seconds_count{" << l << "} " << p.count
+        << '\n';
+  }
+  Help(out, "plugin_sandbox_plugin_bridge_calls_total", "counter",
+       "Bridge (ctx API) calls, by plugin and method.");
+  for (const auto& [id, methods] : bridge_calls) {
+    for (const auto& [method, n] : methods) {
+      out << "plugin_sandbox_plugin_bridge_calls_total{plugin=\"" << Label(id) << "\",method=\""
+          << Label(method) << "\"} " << n << '\n';
+    }
+  }
+  Help(out, "plugin_sandbox_plugin_restarts_total", "counter",
+       "Restarts of the plugin's process after a crash or a limit kill (current load).");
+  for (const auto& g : plugins) {
+    out << "plugin_sandbox_plugin_restarts_total{plugin=\"" << Label(g.id) << "\"} " << g.restarts
+        << '\n';
+  }
+  Help(out, "plugin_sandbox_plugin_limit_kills_total", "counter",
+       "Times the plugin's process was killed for its CPU or memory limit (current load).");
+  for (const auto& g : plugins) {
+    out << "plugin_sandbox_plugin_limit_kills_total{plugin=\"" << Label(g.id) << "\"} "
+        << g.limit_kills << '\n';
+  }
+  Help(out, "plugin_sandbox_plugin_memory_bytes", "gauge",
+       "Resident memory of the plugin's process (0 when not running).");
+  for (const auto& g : plugins) {
+    out << "plugin_sandbox_plugin_memory_bytes{plugin=\"" << Label(g.id) << "\"} " << g.rss_bytes
+        << '\n';
+  }
+  Help(out, "plugin_sandbox_http_requests_total", "counter",
+       "HTTP requests served, by method and status.");
+  for (const auto& [key, n] : http_) {
+    out << "plugin_sandbox_http_requests_total{method=\"" << Label(key.first) << "\",status=\""
+        << key.second << "\"} " << n << '\n';
+  }
+  return out.str();
+}
+
+}  // namespace ps::server

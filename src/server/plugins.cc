@@ -1,0 +1,585 @@
+#include "server/plugins.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <set>
+
+#include "capabilities/capabilities.h"
+#include "common/ids.h"
+
+namespace ps::server {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+Status Failure(Code code, const std::string& detail, const std::string& message) {
+  return Status(code, message).WithDetailCode(detail);
+}
+
+const manifest::HookDecl* FindDecl(const manifest::Manifest& m, const std::string& hook) {
+  for (const auto& h : m.hooks)
+    if (h.name == hook) return &h;
+  return nullptr;
+}
+
+const manifest::RouteDecl* FindRoute(const manifest::Manifest& m, const std::string& route) {
+  for (const auto& r : m.routes)
+    if (r.name == route) return &r;
+  return nullptr;
+}
+
+// A logfmt value: quoted when it holds spaces, quotes or '='.
+std::string LogValue(const std::string& v) {
+  bool plain = !v.empty();
+  for (char c : v)
+    if (c == ' ' || c == '"' || c == '=' || c == '\n' || c == '\\') plain = false;
+  return plain ? v : Quote(v);
+}
+
+bool SameBundle(const manifest::Bundle& a, const manifest::Bundle& b) {
+  return a.module_source == b.module_source &&
+         Stringify(a.manifest.raw) == Stringify(b.manifest.raw);
+}
+
+}  // namespace
+
+bool IsSequentialHook(const std::string& hook) {
+  return hook == "content:beforeSave" || hook == "content:beforeDelete" ||
+         hook == "media:beforeUpload" || hook == "email:beforeSend" ||
+         hook == "comment:beforeCreate";
+}
+
+PluginRegistry::PluginRegistry(store::Database& db, runner::Runner& runner, Metrics& metrics,
+                               RegistryOptions options)
+    : db_(db), runner_(runner), metrics_(metrics), options_(std::move(options)) {
+  if (!options_.limits_for) {
+    options_.limits_for = [](const std::string&) { return runner::Limits{}; };
+  }
+}
+
+std::chrono::milliseconds PluginRegistry::DefaultHookTimeout(const std::string& id) const {
+  return std::chrono::milliseconds(
+      std::min(options_.default_hook_timeout_ms, options_.limits_for(id).wall_ms));
+}
+
+void PluginRegistry::Describe(const std::string& id, Entry& e) {
+  e.hooks.clear();
+  e.skipped_hooks.clear();
+  e.routes.clear();
+  auto info = runner_.Info(id);
+  if (!info) return;
+  const manifest::Manifest& m = e.bundle.manifest;
+  caps::CapabilitySet caps(m.capabilities);
+  const int64_t wall = options_.limits_for(id).wall_ms;
+
+  if (auto* hooks = info->described.if_contains("hooks"); hooks && hooks->is_object()) {
+    for (const auto& kv : hooks->get_object()) {
+      std::string name(kv.key());
+      if (!manifest::IsHookName(name)) {
+        spdlog::warn("plugin {}: its module defines an unknown hook {}; ignored", id, name);
+        continue;
+      }
+      const manifest::HookDecl* decl = FindDecl(m, name);
+      if (m.has_hooks && !decl) {
+        spdlog::info(
+            "plugin {}: hook {} is defined by the module but not listed in the "
+            "manifest's hooks; not registered",
+            id, name);
+        continue;
+      }
+      std::string_view need = manifest::HookRequiredCapability(name);
+      if (!need.empty() && !caps.Has(need)) {
+        e.skipped_hooks.push_back(name + ": needs " + std::string(need));
+        spdlog::warn(
+            "plugin {}: hook {} needs capability {}, which the manifest does not declare; "
+            "it is not registered",
+            id, name, need);
+        continue;
+      }
+      const json::object empty;
+      const json::object& opts = kv.value().is_object() ? kv.value().get_object() : empty;
+      HookRegistration reg;
+      reg.hook = name;
+      if (auto* p = opts.if_contains("priority"); p && IsNumber(*p)) {
+        reg.priority = int64_t(ToDouble(*p));
+      } else if (decl && decl->priority) {
+        reg.priority = *decl->priority;
+      }
+      int64_t timeout = options_.default_hook_timeout_ms;
+      if (auto* t = opts.if_contains("timeout"); t && IsNumber(*t) && ToDouble(*t) >= 1) {
+        timeout = int64_t(ToDouble(*t));
+      } else if (decl && decl->timeout_ms) {
+        timeout = *decl->timeout_ms;
+      }
+      reg.timeout_ms = std::min(timeout, wall);
+      if (auto* d = opts.if_contains("dependencies"); d && d->is_array()) {
+        for (const auto& dep : d->get_array())
+          if (dep.is_string()) reg.dependencies.emplace_back(dep.get_string());
+      } else if (decl) {
+        reg.dependencies = decl->dependencies;
+      }
+      if (auto* p = opts.if_contains("errorPolicy"); p && p->is_string()) {
+        reg.error_policy = p->get_string() == "abort" ? "abort" : "continue";
+      } else if (decl && decl->error_policy) {
+        reg.error_policy = *decl->error_policy == "abort" ? "abort" : "continue";
+      }
+      if (auto* x = opts.if_contains("exclusive"); x && x->is_bool()) {
+        reg.exclusive = x->as_bool();
+      } else if (decl) {
+        reg.exclusive = decl->exclusive;
+      }
+      e.hooks.push_back(std::move(reg));
+    }
+  }
+  if (auto* routes = info->described.if_contains("routes"); routes && routes->is_object()) {
+    for (const auto& kv : routes->get_object()) {
+      std::string name(kv.key());
+      bool is_public = false;
+      if (kv.value().is_object()) {
+        if (auto* p = kv.value().get_object().if_contains("public"); p && p->is_bool())
+          is_public = p->as_bool();
+      }
+      if (const auto* r = FindRoute(m, name); r && r->is_public) is_public = true;
+      e.routes[name] = is_public;
+    }
+  }
+}
+
+Status PluginRegistry::StartEntry(const std::string& id, Entry& e) {
+  auto h = runner_.Load(e.bundle);
+  if (!h.ok()) {
+    e.handle.reset();
+    e.error = h.status().message();
+    spdlog::error("plugin {} {} failed to start: {}", id, e.bundle.manifest.version, e.error);
+    return h.status();
+  }
+  e.handle = *h;
+  e.error.clear();
+  Describe(id, e);
+  spdlog::info("plugin {} {} started ({} hooks registered, {} routes)", id, h->version,
+               e.hooks.size(), e.routes.size());
+  return Status::Ok();
+}
+
+Status PluginRegistry::Persist(const Entry& e) {
+  auto conn = db_.Acquire();
+  auto r = conn->Exec(
+      "INSERT INTO _ps_plugins (id, version, manifest, module, source, enabled, installed_at, "
+      "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET version = "
+      "excluded.version, manifest = excluded.manifest, module = excluded.module, source = "
+      "excluded.source, enabled = excluded.enabled, updated_at = excluded.updated_at",
+      {e.bundle.manifest.id, e.bundle.manifest.version, Stringify(e.bundle.manifest.raw),
+       e.bundle.module_source, e.source, int64_t(e.enabled ? 1 : 0), e.installed_at, e.updated_at});
+  if (!r.ok()) {
+    return Status(r.status().code(),
+                  "cannot record plugin " + e.bundle.manifest.id + ": " + r.status().message());
+  }
+  return Status::Ok();
+}
+
+void PluginRegistry::FireLifecycle(const std::string& id, const std::string& hook,
+                                   const json::value& event) {
+  std::optional<std::chrono::milliseconds> timeout;
+  {
+    std::shared_lock<std::shared_mutex> lock(mu_);
+    auto it = entries_.find(id);
+    if (it == entries_.end() || !it->second.handle) return;
+    for (const auto& h : it->second.hooks)
+      if (h.hook == hook) timeout = std::chrono::milliseconds(h.timeout_ms);
+  }
+  if (!timeout) return;  // the plugin does not define it
+  auto r = InvokeHook(id, hook, event, timeout);
+  if (!r.ok()) {
+    spdlog::warn("plugin {}: {} failed ({}): {}", id, hook, r.status().detail_code(),
+                 r.status().message());
+  }
+}
+
+Status PluginRegistry::DeleteData(const std::string& id) {
+  auto conn = db_.Acquire();
+  auto idx = conn->Query("SELECT index_name FROM _plugin_indexes WHERE plugin_id = ?", {id});
+  if (!idx.ok()) return idx.status();
+  return conn->Transaction([&]() -> Status {
+    for (const auto& row : idx->rows) {
+      const std::string* name = std::get_if<std::string>(&row[0]);
+      if (!name) continue;
+      std::string quoted;
+      for (char c : *name) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
+      PS_TRY(conn->ExecScript("DROP INDEX IF EXISTS \"" + quoted + "\""));
+    }
+    PS_ASSIGN(int64_t a, conn->Exec("DELETE FROM _plugin_indexes WHERE plugin_id = ?", {id}));
+    PS_ASSIGN(int64_t b, conn->Exec("DELETE FROM _plugin_storage WHERE plugin_id = ?", {id}));
+    spdlog::info("plugin {}: deleted its data ({} KV/storage rows, {} indexes)", id, b, a);
+    return Status::Ok();
+  });
+}
+
+void PluginRegistry::Start(const std::vector<std::pair<manifest::Bundle, std::string>>& bundles) {
+  std::lock_guard<std::mutex> life(lifecycle_mu_);
+  std::map<std::string, std::pair<manifest::Bundle, std::string>> given;
+  std::vector<std::string> given_order;
+  for (const auto& [b, source] : bundles) {
+    if (given.count(b.manifest.id)) {
+      spdlog::error("{}: plugin id {} is also given by {}; ignored", source, b.manifest.id,
+                    given[b.manifest.id].second);
+      continue;
+    }
+    given[b.manifest.id] = {b, source};
+    given_order.push_back(b.manifest.id);
+  }
+
+  std::vector<Entry> stored;
+  {
+    auto conn = db_.Acquire();
+    auto rows = conn->Query(
+        "SELECT id, manifest, module, source, enabled, installed_at, updated_at FROM "
+        "_ps_plugins ORDER BY id");
+    if (!rows.ok()) {
+      spdlog::error("cannot read the installed plugins: {}", rows.status().message());
+    } else {
+      for (const auto& row : rows->rows) {
+        auto text = [&](int i) {
+          const std::string* s = std::get_if<std::string>(&row[i]);
+          return s ? *s : std::string();
+        };
+        std::string id = text(0);
+        auto m = manifest::ParseManifestText(text(1), "installed plugin " + id + " (database)");
+        if (!m.ok()) {
+          spdlog::error("installed plugin {} cannot be loaded: {}", id, m.status().message());
+          continue;
+        }
+        Entry e;
+        e.bundle.manifest = std::move(m).value();
+        e.bundle.module_source = text(2);
+        e.source = text(3);
+        e.bundle.module_path = e.source;
+        e.bundle.manifest_path = e.source;
+        const int64_t* en = std::get_if<int64_t>(&row[4]);
+        e.enabled = !en || *en != 0;
+        e.installed_at = text(5);
+        e.updated_at = text(6);
+        stored.push_back(std::move(e));
+      }
+    }
+  }
+
+  std::vector<std::pair<std::string, std::vector<std::string>>> to_fire;
+  for (auto& e : stored) {
+    std::string id = e.bundle.manifest.id;
+    bool updated = false;
+    if (auto it = given.find(id); it != given.end()) {
+      if (!SameBundle(it->second.first, e.bundle) || e.source != it->second.second) {
+        updated = !SameBundle(it->second.first, e.bundle);
+        e.bundle = it->second.first;
+        e.source = it->second.second;
+        e.updated_at = NowIso();
+        if (Status st = Persist(e); !st.ok()) spdlog::error("{}", st.message());
+        if (updated) spdlog::info("plugin {} updated from {}", id, e.source);
+      }
+      given.erase(it);
+    }
+    if (e.enabled && StartEntry(id, e).ok() && updated) {
+      to_fire.push_back({id, {"plugin:activate"}});
+    }
+    std::unique_lock<std::shared_mutex> lock(mu_);
+    entries_[id] = std::move(e);
+  }
+  for (const auto& id : given_order) {
+    auto it = given.find(id);
+    if (it == given.end()) continue;
+    Entry e;
+    e.bundle = it->second.first;
+    e.source = it->second.second;
+    e.installed_at = e.updated_at = NowIso();
+    for (const auto& w : e.bundle.manifest.warnings) spdlog::warn("{}", w);
+    bool started = StartEntry(id, e).ok();
+    if (Status st = Persist(e); !st.ok()) spdlog::error("{}", st.message());
+    spdlog::info("plugin {} {} installed from {}", id, e.bundle.manifest.version, e.source);
+    if (started) to_fire.push_back({id, {"plugin:install", "plugin:activate"}});
+    std::unique_lock<std::shared_mutex> lock(mu_);
+    entries_[id] = std::move(e);
+  }
+  for (const auto& [id, hooks] : to_fire) {
+    for (const auto& h : hooks) FireLifecycle(id, h, json::object());
+  }
+}
+
+Result<InstallOutcome> PluginRegistry::Install(const manifest::Bundle& bundle,
+                                               const std::string& source) {
+  std::lock_guard<std::mutex> life(lifecycle_mu_);
+  const std::string id = bundle.manifest.id;
+  std::optional<Entry> existing;
+  {
+    std::shared_lock<std::shared_mutex> lock(mu_);
+    if (auto it = entries_.find(id); it != entries_.end()) existing = it->second;
+  }
+  Entry e;
+  e.bundle = bundle;
+  e.source = source;
+  std::string now = NowIso();
+  e.installed_at = existing ? existing->installed_at : now;
+  e.updated_at = now;
+  e.enabled = existing ? existing->enabled : true;
+  for (const auto& w : bundle.manifest.warnings) spdlog::warn("{}", w);
+  if (e.enabled) PS_TRY(StartEntry(id, e));
+  if (Status st = Persist(e); !st.ok()) {
+    if (!existing && e.handle) (void)runner_.Terminate(*e.handle);
+    return st;
+  }
+  {
+    std::unique_lock<std::shared_mutex> lock(mu_);
+    entries_[id] = e;
+  }
+  spdlog::info("plugin {} {} {} from {}", id, bundle.manifest.version,
+               existing ? "updated" : "installed", source);
+  if (e.handle) {
+    if (!existing) FireLifecycle(id, "plugin:install", json::object());
+    FireLifecycle(id, "plugin:activate", json::object());
+  }
+  return existing ? InstallOutcome::kUpdated : InstallOutcome::kInstalled;
+}
+
+Status PluginRegistry::Uninstall(const std::string& id, bool keep_data) {
+  std::lock_guard<std::mutex> life(lifecycle_mu_);
+  std::optional<runner::PluginHandle> handle;
+  {
+    std::shared_lock<std::shared_mutex> lock(mu_);
+    auto it = entries_.find(id);
+    if (it == entries_.end())
+      return Failure(Code::kNotFound, "not_found", "Plugin not installed: " + id);
+    handle = it->second.handle;
+  }
+  if (handle) {
+    FireLifecycle(id, "plugin:deactivate", json::object());
+    json::object ev;
+    ev["deleteData"] = !keep_data;
+    FireLifecycle(id, "plugin:uninstall", ev);
+  }
+  {
+    auto conn = db_.Acquire();
+    auto r = conn->Exec("DELETE FROM _ps_plugins WHERE id = ?", {id});
+    if (!r.ok())
+      return Status(r.status().code(), "cannot uninstall " + id + ": " + r.status().message());
+  }
+  {
+    std::unique_lock<std::shared_mutex> lock(mu_);
+    entries_.erase(id);
+  }
+  if (handle) (void)runner_.Terminate(*handle);
+  if (!keep_data) {
+    if (Status st = DeleteData(id); !st.ok()) {
+      spdlog::error("plugin {} uninstalled, but its data could not be deleted: {}", id,
+                    st.message());
+    }
+  }
+  spdlog::info("plugin {} uninstalled{}", id, keep_data ? " (data kept)" : "");
+  return Status::Ok();
+}
+
+Status PluginRegistry::Disable(const std::string& id) {
+  std::lock_guard<std::mutex> life(lifecycle_mu_);
+  Entry e;
+  {
+    std::shared_lock<std::shared_mutex> lock(mu_);
+    auto it = entries_.find(id);
+    if (it == entries_.end())
+      return Failure(Code::kNotFound, "not_found", "Plugin not installed: " + id);
+    e = it->second;
+  }
+  if (!e.enabled) return Status::Ok();
+  if (e.handle) FireLifecycle(id, "plugin:deactivate", json::object());
+  e.enabled = false;
+  e.updated_at = NowIso();
+  PS_TRY(Persist(e));
+  std::optional<runner::PluginHandle> handle = e.handle;
+  e.handle.reset();
+  {
+    std::unique_lock<std::shared_mutex> lock(mu_);
+    entries_[id] = e;
+  }
+  if (handle) (void)runner_.Terminate(*handle);
+  spdlog::info("plugin {} disabled", id);
+  return Status::Ok();
+}
+
+Status PluginRegistry::Enable(const std::string& id) {
+  std::lock_guard<std::mutex> life(lifecycle_mu_);
+  Entry e;
+  {
+    std::shared_lock<std::shared_mutex> lock(mu_);
+    auto it = entries_.find(id);
+    if (it == entries_.end())
+      return Failure(Code::kNotFound, "not_found", "Plugin not installed: " + id);
+    e = it->second;
+  }
+  if (e.enabled && e.handle) {
+    auto info = runner_.Info(id);
+    if (info && info->state == runner::PluginState::kQuarantined) {
+      PS_TRY(runner_.Enable(id));
+      spdlog::info("plugin {} enabled again after quarantine", id);
+    }
+    return Status::Ok();
+  }
+  bool was_enabled = e.enabled;
+  Status started = StartEntry(id, e);
+  if (!started.ok()) {
+    std::unique_lock<std::shared_mutex> lock(mu_);
+    entries_[id].error = e.error;
+    return started;
+  }
+  e.enabled = true;
+  e.updated_at = NowIso();
+  if (Status st = Persist(e); !st.ok()) {
+    (void)runner_.Terminate(*e.handle);
+    return st;
+  }
+  {
+    std::unique_lock<std::shared_mutex> lock(mu_);
+    entries_[id] = e;
+  }
+  spdlog::info("plugin {} {}", id, was_enabled ? "started again" : "enabled");
+  FireLifecycle(id, "plugin:activate", json::object());
+  return Status::Ok();
+}
+
+PluginView PluginRegistry::View(const std::string& id, const Entry& e) const {
+  PluginView v;
+  v.id = id;
+  v.version = e.bundle.manifest.version;
+  v.source = e.source;
+  v.manifest = e.bundle.manifest;
+  v.enabled = e.enabled;
+  v.hooks = e.hooks;
+  v.skipped_hooks = e.skipped_hooks;
+  v.routes = e.routes;
+  v.error = e.error;
+  v.installed_at = e.installed_at;
+  v.updated_at = e.updated_at;
+  if (!e.enabled) {
+    v.state = "disabled";
+  } else if (!e.handle) {
+    v.state = "quarantined";
+  } else {
+    v.info = runner_.Info(id);
+    if (!v.info || v.info->handle.epoch != e.handle->epoch) {
+      v.state = "starting";
+    } else if (v.info->state == runner::PluginState::kStopped) {
+      v.state = "quarantined";
+    } else {
+      v.state = runner::PluginStateName(v.info->state);
+    }
+  }
+  return v;
+}
+
+std::vector<PluginView> PluginRegistry::List() const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  std::vector<PluginView> out;
+  for (const auto& [id, e] : entries_) out.push_back(View(id, e));
+  return out;
+}
+
+std::optional<PluginView> PluginRegistry::Get(const std::string& id) const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  auto it = entries_.find(id);
+  if (it == entries_.end()) return std::nullopt;
+  return View(id, it->second);
+}
+
+std::vector<std::pair<std::string, HookRegistration>> PluginRegistry::Registered(
+    const std::string& hook) const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  std::vector<std::pair<std::string, HookRegistration>> out;
+  for (const auto& [id, e] : entries_) {
+    if (!e.enabled || !e.handle) continue;
+    for (const auto& h : e.hooks)
+      if (h.hook == hook) out.emplace_back(id, h);
+  }
+  return out;
+}
+
+std::optional<runner::PluginHandle> PluginRegistry::HandleOf(const std::string& id,
+                                                             Status* why) const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  auto it = entries_.find(id);
+  if (it == entries_.end()) {
+    *why = Failure(Code::kNotFound, "not_found", "Plugin not installed: " + id);
+    return std::nullopt;
+  }
+  if (!it->second.enabled) {
+    *why = Failure(Code::kUnavailable, "plugin_unavailable",
+                   "Plugin sandbox unavailable for " + id + ": the plugin is disabled");
+    return std::nullopt;
+  }
+  if (!it->second.handle) {
+    *why = Failure(
+        Code::kUnavailable, "plugin_unavailable",
+        "Plugin sandbox unavailable for " + id + ": it failed to start: " + it->second.error);
+    return std::nullopt;
+  }
+  return it->second.handle;
+}
+
+Result<json::value> PluginRegistry::InvokeHook(const std::string& id, const std::string& hook,
+                                               const json::value& event,
+                                               std::optional<std::chrono::milliseconds> timeout) {
+  Status why;
+  auto handle = HandleOf(id, &why);
+  if (!handle) return why;
+  std::chrono::milliseconds limit = timeout ? *timeout : DefaultHookTimeout(id);
+  auto start = Clock::now();
+  auto r = runner_.InvokeHook(*handle, hook, event, limit);
+  // An update between resolving the handle and invoking it: try the new load once.
+  if (!r.ok() && r.status().detail_code() == "plugin_unavailable") {
+    auto again = HandleOf(id, &why);
+    if (again && again->epoch != handle->epoch) {
+      start = Clock::now();
+      r = runner_.InvokeHook(*again, hook, event, limit);
+    }
+  }
+  double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  std::string code = r.ok()                             ? ""
+                     : r.status().detail_code().empty() ? "internal_error"
+                                                        : r.status().detail_code();
+  metrics_.RecordInvocation(id, "hook", seconds, code);
+  if (r.ok()) {
+    spdlog::info("invocation plugin={} hook={} ms={:.1f} outcome=ok", id, hook, seconds * 1000);
+  } else {
+    spdlog::warn("invocation plugin={} hook={} ms={:.1f} outcome=error code={} message={}", id,
+                 hook, seconds * 1000, code, LogValue(r.status().message()));
+  }
+  return r;
+}
+
+Result<json::value> PluginRegistry::InvokeRoute(const std::string& id, const std::string& route,
+                                                const json::value& input,
+                                                const json::value& request) {
+  Status why;
+  auto handle = HandleOf(id, &why);
+  if (!handle) return why;
+  auto start = Clock::now();
+  auto r = runner_.InvokeRoute(*handle, route, input, request);
+  if (!r.ok() && r.status().detail_code() == "plugin_unavailable") {
+    auto again = HandleOf(id, &why);
+    if (again && again->epoch != handle->epoch) {
+      start = Clock::now();
+      r = runner_.InvokeRoute(*again, route, input, request);
+    }
+  }
+  double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  std::string code = r.ok()                             ? ""
+                     : r.status().detail_code().empty() ? "internal_error"
+                                                        : r.status().detail_code();
+  // An unknown route is the caller's mistake, not the plugin's failure.
+  metrics_.RecordInvocation(id, "route", seconds, code == "not_found" ? "" : code);
+  if (r.ok()) {
+    spdlog::info("invocation plugin={} route={} ms={:.1f} outcome=ok", id, route, seconds * 1000);
+  } else {
+    spdlog::warn("invocation plugin={} route={} ms={:.1f} outcome=error code={} message={}", id,
+                 LogValue(route), seconds * 1000, code, LogValue(r.status().message()));
+  }
+  return r;
+}
+
+}  // namespace ps::server

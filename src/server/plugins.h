@@ -1,0 +1,146 @@
+// The installed plugins of a host: what is installed (kept in the database, table _ps_plugins,
+// so that installs and updates survive a restart), which are enabled, and their running
+// processes (through the runner). Install, update, uninstall, enable and disable touch one
+// plugin only; the runner starts a new process before stopping the old one, so nothing else
+// stalls. Lifecycle hooks fire as runner.md §3 lists them:
+//   install (new)  -> plugin:install, then plugin:activate
+//   install (update) -> plugin:activate (on the new version)
+//   disable        -> plugin:deactivate, then the process stops
+//   enable         -> the process starts, then plugin:activate
+//   uninstall      -> plugin:deactivate, plugin:uninstall {deleteData}, then the process stops
+//                     and, unless keepData, the plugin's KV and storage are deleted.
+// Every invocation goes through Invoke*(): it resolves the plugin's current handle, records
+// metrics and writes one structured log line (plugin, hook or route, ms, outcome).
+//
+// A plugin's hooks (for pipelines) are those its module defines (the isolate reports them with
+// their options at readiness), limited to the manifest's `hooks` list when it has one, minus the
+// ones the capability gate of runner.md §3 skips (warned at install). Options come from the
+// module, then the manifest's declaration, then the defaults: priority 100, timeout = the host's
+// hook timeout, errorPolicy "continue"; the timeout is capped by the plugin's wall-time limit.
+//
+// Thread-safe. May call: runner/, manifest/, store/, bridge/ (types), common/. Called by:
+// server/ (pipeline, site, api, serve).
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <vector>
+
+#include "common/json.h"
+#include "common/status.h"
+#include "manifest/bundle.h"
+#include "runner/runner.h"
+#include "server/metrics.h"
+#include "store/database.h"
+
+namespace ps::server {
+
+struct HookRegistration {
+  std::string hook;
+  int64_t priority = 100;
+  int64_t timeout_ms = 5000;  // already capped by the wall-time limit
+  std::vector<std::string> dependencies;
+  std::string error_policy = "continue";  // or "abort"
+  bool exclusive = false;
+};
+
+// One installed plugin as callers see it (a copy).
+struct PluginView {
+  std::string id;
+  std::string version;
+  std::string source;  // where the bundle came from: a path, or "upload"
+  manifest::Manifest manifest;
+  bool enabled = true;
+  // starting, ready, restarting, quarantined (including "failed to start"), disabled
+  std::string state;
+  std::optional<runner::PluginInfo> info;  // when running
+  std::vector<HookRegistration> hooks;     // registered for pipelines, in module order
+  std::vector<std::string> skipped_hooks;  // "<hook>: needs <capability>"
+  std::map<std::string, bool> routes;      // route name -> public
+  std::string error;                       // why the last start failed
+  std::string installed_at, updated_at;
+};
+
+enum class InstallOutcome { kInstalled, kUpdated };
+
+struct RegistryOptions {
+  int64_t default_hook_timeout_ms = 5000;
+  // The limits the runner applies to a plugin id (for capping hook timeouts).
+  std::function<runner::Limits(const std::string& id)> limits_for;
+};
+
+class PluginRegistry {
+ public:
+  PluginRegistry(store::Database& db, runner::Runner& runner, Metrics& metrics,
+                 RegistryOptions options);
+
+  // At start: loads the stored plugins, and installs or updates the given bundles (from
+  // --plugins) over them. A plugin that fails to start is logged and shown as quarantined with
+  // its error; the others are unaffected.
+  void Start(const std::vector<std::pair<manifest::Bundle, std::string>>& bundles);
+
+  // Installs a new plugin or updates an installed one (same id) from a validated bundle. Nothing
+  // changes when the new version cannot start. An update of a disabled plugin stores the bundle
+  // and leaves it disabled.
+  Result<InstallOutcome> Install(const manifest::Bundle& bundle, const std::string& source);
+  Status Uninstall(const std::string& id, bool keep_data);
+  Status Enable(const std::string& id);
+  Status Disable(const std::string& id);
+
+  std::vector<PluginView> List() const;
+  std::optional<PluginView> Get(const std::string& id) const;
+
+  // Invokes one plugin (its current load). Errors: not_found (no such plugin),
+  // plugin_unavailable (disabled or not running), and the runner's codes.
+  Result<json::value> InvokeHook(const std::string& id, const std::string& hook,
+                                 const json::value& event,
+                                 std::optional<std::chrono::milliseconds> timeout = {});
+  Result<json::value> InvokeRoute(const std::string& id, const std::string& route,
+                                  const json::value& input, const json::value& request);
+
+  // The effective timeout of a hook for a plugin that does not register it.
+  std::chrono::milliseconds DefaultHookTimeout(const std::string& id) const;
+
+  // The enabled, running plugins that registered `hook`, with their registration.
+  std::vector<std::pair<std::string, HookRegistration>> Registered(const std::string& hook) const;
+
+ private:
+  struct Entry {
+    manifest::Bundle bundle;
+    std::string source;
+    bool enabled = true;
+    std::optional<runner::PluginHandle> handle;
+    std::vector<HookRegistration> hooks;
+    std::vector<std::string> skipped_hooks;
+    std::map<std::string, bool> routes;
+    std::string error;
+    std::string installed_at, updated_at;
+  };
+
+  // Starts the entry's bundle and fills handle, hooks and routes (or error).
+  Status StartEntry(const std::string& id, Entry& e);
+  void Describe(const std::string& id, Entry& e);
+  Status Persist(const Entry& e);
+  void FireLifecycle(const std::string& id, const std::string& hook, const json::value& event);
+  Status DeleteData(const std::string& id);
+  PluginView View(const std::string& id, const Entry& e) const;
+  std::optional<runner::PluginHandle> HandleOf(const std::string& id, Status* why) const;
+
+  store::Database& db_;
+  runner::Runner& runner_;
+  Metrics& metrics_;
+  RegistryOptions options_;
+  std::mutex lifecycle_mu_;  // one install/uninstall/enable/disable at a time
+  mutable std::shared_mutex mu_;
+  std::map<std::string, Entry> entries_;
+};
+
+// Hooks whose before-semantics chain (sequential, results may replace the chained field or
+// veto); every other hook runs in parallel.
+bool IsSequentialHook(const std::string& hook);
+
+}  // namespace ps::server
