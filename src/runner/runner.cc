@@ -195,9 +195,10 @@ struct Runner::Impl {
       code = "memory_limit_exceeded";
       message = "Plugin " + p->handle.id + " exceeded its memory limit of " +
                 std::to_string(p->limits.memory_mb) + " MiB (JavaScript heap)";
-    } else if (ex.kill_reason == "stopped") {
+    } else if (ex.kill_reason == "stopped" || ex.kill_reason == "exited") {
       code = "plugin_unavailable";
-      message = "Plugin sandbox unavailable for " + p->handle.id + ": the plugin was stopped";
+      message = "Plugin sandbox unavailable for " + p->handle.id + ": the plugin process " +
+                (ex.kill_reason == "stopped" ? "was stopped" : "exited");
     }
     {
       std::lock_guard<std::mutex> lock(p->mu);
@@ -215,7 +216,7 @@ struct Runner::Impl {
         }
       }
     }
-    if (ex.kill_reason != "stopped") {
+    if (ex.kill_reason != "stopped" && ex.kill_reason != "exited") {
       ++p->failures;
       if (ex.restarting) ++p->restarts;
       spdlog::warn("plugin {} process {} exited ({} {}{}){}", p->handle.id, ex.pid,

@@ -344,6 +344,14 @@ struct Supervisor::Impl {
         ex.kill_reason = "stopped";
       }
     }
+    if (!stopped && !ex.signaled && ex.status == 0 && ex.kill_reason.empty()) {
+      // A clean exit nobody asked for is not a crash: no restart (as EmDash's runner).
+      spdlog::warn("plugin process {} exited cleanly on its own; not restarting it", p->spec.name);
+      std::lock_guard<std::mutex> lock(mu);
+      p->state = ProcessState::kStopped;
+      stopped = true;
+      ex.kill_reason = "exited";
+    }
     if (stopped) {
       cv.notify_all();
       if (p->spec.on_exit) p->spec.on_exit(ex);

@@ -7,8 +7,9 @@
 // - Readiness: GET /__ready on the process's socket (with the given Authorization) answers 2xx.
 //   on_ready gets the body. A process not ready within ready_timeout is killed and counts as a
 //   failure.
-// - An exit that was not asked for (crash, signal, a Kill() for a limit) is a failure. The first
-//   failure restarts at once, then after 1, 2, 4, 8, 16 s (capped at 30 s); more than
+// - An exit that was not asked for (crash, signal, a Kill() for a limit) is a failure. A clean
+//   exit (status 0) nobody asked for is not: the process is left stopped (kill_reason "exited").
+//   The first failure restarts at once, then after 1, 2, 4, 8, 16 s (capped at 30 s); more than
 //   max_failures within failure_window quarantines the process until Enable().
 // - Stop(): SIGTERM, then SIGKILL after stop_timeout; never restarted. Late events of an old
 //   process never touch its successor (every event carries its generation).

@@ -1,0 +1,229 @@
+// The supervisor with real processes: small shell scripts stand in for workerd where a test is
+// about process handling (environment, exits, stop escalation), and real workerd where it is about
+// readiness.
+#include "workerd/supervisor.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "test_util.h"
+#include "workerd/config.h"
+
+namespace ps::workerd {
+namespace {
+
+using ps::testing::ReadFile;
+using ps::testing::TempDir;
+using ps::testing::WriteFile;
+using namespace std::chrono_literals;
+
+bool WaitFor(const std::function<bool()>& cond, std::chrono::milliseconds limit) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (cond()) return true;
+    std::this_thread::sleep_for(2ms);  // polling interval, not synchronisation
+  }
+  return cond();
+}
+
+class SupervisorTest : public ::testing::Test {
+ protected:
+  // A stand-in for workerd: `body` runs in the config directory.
+  std::string Script(const std::string& body) {
+    auto path = dir_ / "fake-workerd.sh";
+    WriteFile(path, "#!/bin/sh\n" + body + "\n");
+    chmod(path.c_str(), 0755);
+    return path.string();
+  }
+
+  SupervisorOptions Options(const std::string& program) {
+    SupervisorOptions o;
+    o.launcher = PS_BINARY_DIR "/src/plugin-sandbox-launch";
+    o.workerd = program;
+    o.network_namespace = false;
+    o.ready_timeout = 60s;  // scripts never become ready; nothing here waits for it
+    o.stop_timeout = 300ms;
+    o.restart_delays = {0ms, 10ms};
+    return o;
+  }
+
+  ProcessSpec Spec() {
+    ProcessSpec s;
+    s.name = "fake";
+    s.config_dir = dir_.str();
+    s.config_file = "config.capnp";
+    s.ready_socket = (dir_ / "never.sock").string();
+    s.ready_auth = "Bearer x";
+    s.on_exit = [this](const ProcessExit& ex) {
+      std::lock_guard<std::mutex> lock(mu_);
+      exits_.push_back(ex);
+    };
+    return s;
+  }
+
+  std::vector<ProcessExit> Exits() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return exits_;
+  }
+
+  TempDir dir_;
+  std::mutex mu_;
+  std::vector<ProcessExit> exits_;
+};
+
+TEST_F(SupervisorTest, EnvironmentIsReducedToTheAllowlistPlusOperatorPassthrough) {
+  setenv("PS_TEST_SECRET", "do-not-leak", 1);
+  setenv("PS_TEST_PASS", "passed", 1);
+  unsetenv("PS_TEST_UNSET");
+  auto opts = Options(Script("env > env.txt; exec sleep 60"));
+  opts.env_passthrough = {" PS_TEST_PASS ", "PS_TEST_UNSET"};
+  Supervisor sup(opts);
+  auto id = sup.Start(Spec());
+  ASSERT_TRUE(
+      WaitFor([&] { return ReadFile(dir_ / "env.txt").find("PATH=") != std::string::npos; }, 10s));
+  std::string env = ReadFile(dir_ / "env.txt");
+  EXPECT_NE(env.find("PS_TEST_PASS=passed"), std::string::npos) << env;
+  EXPECT_EQ(env.find("PS_TEST_SECRET"), std::string::npos) << env;
+  EXPECT_EQ(env.find("PS_TEST_UNSET"), std::string::npos) << env;
+  sup.Stop(id);
+}
+
+TEST_F(SupervisorTest, OnlyStandardDescriptorsAreInherited) {
+  int leaked = open("/dev/null", O_RDONLY);  // no O_CLOEXEC: would leak without the launcher
+  ASSERT_GE(leaked, 0);
+  Supervisor sup(Options(Script("ls /proc/self/fd > fds.txt; exec sleep 60")));
+  auto id = sup.Start(Spec());
+  ASSERT_TRUE(WaitFor([&] { return !ReadFile(dir_ / "fds.txt").empty(); }, 10s));
+  close(leaked);
+  // ls itself opens one descriptor to read the directory: 0, 1, 2 and that one.
+  std::string fds = ReadFile(dir_ / "fds.txt");
+  EXPECT_EQ(fds, "0\n1\n2\n3\n") << fds;
+  sup.Stop(id);
+}
+
+TEST_F(SupervisorTest, StopEscalatesToSigkillWhenTermIsIgnored) {
+  Supervisor sup(
+      Options(Script("trap 'echo term > term.txt' TERM; while true; do sleep 0.05; done")));
+  auto id = sup.Start(Spec());
+  ASSERT_TRUE(WaitFor([&] { return sup.pid(id) != 0; }, 10s));
+  pid_t pid = sup.pid(id);
+  sup.Stop(id, /*wait=*/true);
+  EXPECT_EQ(kill(pid, 0), -1);                       // gone
+  EXPECT_EQ(ReadFile(dir_ / "term.txt"), "term\n");  // it got SIGTERM first and ignored it
+  auto exits = Exits();
+  ASSERT_EQ(exits.size(), 1u);
+  EXPECT_EQ(exits[0].kill_reason, "stopped");
+  EXPECT_TRUE(exits[0].signaled);
+  EXPECT_EQ(exits[0].status, SIGKILL);
+  EXPECT_FALSE(exits[0].restarting);
+}
+
+TEST_F(SupervisorTest, IntentionalStopIsNotRestarted) {
+  Supervisor sup(Options(Script("exec sleep 60")));
+  auto id = sup.Start(Spec());
+  ASSERT_TRUE(WaitFor([&] { return sup.pid(id) != 0; }, 10s));
+  sup.Stop(id);
+  EXPECT_EQ(sup.state(id), ProcessState::kStopped);
+  auto exits = Exits();
+  ASSERT_EQ(exits.size(), 1u);
+  EXPECT_EQ(exits[0].kill_reason, "stopped");
+  EXPECT_EQ(exits[0].status, SIGTERM);
+}
+
+TEST_F(SupervisorTest, CleanExitIsNotRestarted) {
+  Supervisor sup(Options(Script("exit 0")));
+  auto id = sup.Start(Spec());
+  ASSERT_TRUE(WaitFor([&] { return Exits().size() == 1; }, 10s));
+  EXPECT_EQ(Exits()[0].kill_reason, "exited");
+  EXPECT_EQ(sup.state(id), ProcessState::kStopped);
+  EXPECT_EQ(sup.generation(id), 1);
+}
+
+TEST_F(SupervisorTest, CrashesRestartThenQuarantineAfterMoreThanFiveInTheWindow) {
+  Supervisor sup(Options(Script("echo dying; exit 3")));
+  auto id = sup.Start(Spec());
+  ASSERT_TRUE(WaitFor([&] { return sup.state(id) == ProcessState::kQuarantined; }, 20s));
+  auto exits = Exits();
+  ASSERT_EQ(exits.size(), 6u);
+  for (size_t i = 0; i < 5; ++i) {
+    EXPECT_TRUE(exits[i].restarting) << i;
+    EXPECT_EQ(exits[i].status, 3);
+    EXPECT_EQ(exits[i].generation, int(i + 1));
+    EXPECT_EQ(exits[i].output_tail, "dying\n");
+  }
+  EXPECT_TRUE(exits[5].quarantined);
+  EXPECT_FALSE(exits[5].restarting);
+  // Nothing restarts a quarantined process by itself...
+  EXPECT_EQ(sup.generation(id), 6);
+  // ...until it is enabled.
+  sup.Enable(id);
+  ASSERT_TRUE(WaitFor([&] { return Exits().size() == 7; }, 10s));
+  EXPECT_EQ(sup.generation(id), 7);
+}
+
+TEST_F(SupervisorTest, KillReportsItsReasonAndRestarts) {
+  Supervisor sup(Options(Script("exec sleep 60")));
+  auto id = sup.Start(Spec());
+  ASSERT_TRUE(WaitFor([&] { return sup.pid(id) != 0; }, 10s));
+  pid_t first = sup.pid(id);
+  sup.Kill(id, "cpu_limit_exceeded");
+  ASSERT_TRUE(WaitFor([&] { return sup.pid(id) != 0 && sup.pid(id) != first; }, 10s));
+  auto exits = Exits();
+  ASSERT_EQ(exits.size(), 1u);
+  EXPECT_EQ(exits[0].kill_reason, "cpu_limit_exceeded");
+  EXPECT_EQ(exits[0].generation, 1);
+  EXPECT_EQ(sup.generation(id), 2);
+  sup.Stop(id);
+}
+
+TEST_F(SupervisorTest, RealWorkerdBecomesReadyAndReportsTheReadyBody) {
+  WriteFile(dir_ / "main.js", R"JS(
+export default { fetch(req) {
+  return req.headers.get("authorization") === "Bearer ok" ? new Response("ready!") : new Response("no", { status: 401 });
+} };
+)JS");
+  WriteFile(dir_ / "refuse.js",
+            "export default { fetch() { return new Response('', {status: 403}); } };");
+  ProcessConfig config;
+  config.workers.push_back(Worker{"plugin",
+                                  {{"main.js", "main.js"}},
+                                  (dir_ / "p.sock").string(),
+                                  (dir_ / "b.sock").string(),
+                                  kCompatibilityDate,
+                                  {}});
+  WriteFile(dir_ / "config.capnp", RenderCapnp(config));
+  std::string workerd = PS_SOURCE_DIR "/node_modules/@cloudflare/workerd-linux-64/bin/workerd";
+  auto opts = Options(workerd);
+  opts.ready_timeout = 20s;
+  Supervisor sup(opts);
+  std::atomic<bool> ready{false};
+  std::string body;
+  auto spec = Spec();
+  spec.ready_socket = (dir_ / "p.sock").string();
+  spec.ready_auth = "Bearer ok";
+  spec.on_ready = [&](int gen, pid_t, const std::string& b) {
+    EXPECT_EQ(gen, 1);
+    body = b;
+    ready = true;
+  };
+  auto id = sup.Start(spec);
+  ASSERT_TRUE(sup.WaitReady(id, std::chrono::steady_clock::now() + 20s));
+  EXPECT_TRUE(ready.load());
+  EXPECT_EQ(body, "ready!");
+  EXPECT_EQ(sup.state(id), ProcessState::kReady);
+  sup.Stop(id);
+  EXPECT_TRUE(Exits().size() == 1 && Exits()[0].kill_reason == "stopped");
+}
+
+}  // namespace
+}  // namespace ps::workerd
