@@ -116,7 +116,8 @@ struct Plugin {
   manifest::Manifest manifest;
   Limits limits;
   std::string dir, socket, bridge_socket, invoke_auth;
-  workerd::Supervisor::Id proc = 0;
+  std::vector<workerd::Module> modules;  // shared mode: this plugin's worker in the shared config
+  std::atomic<workerd::Supervisor::Id> proc{0};
 
   mutable std::mutex mu;
   std::condition_variable cv;
@@ -127,6 +128,7 @@ struct Plugin {
   json::object described;
   bool first_exit = false;
   std::string first_exit_output;
+  bool switching = false;  // shared mode: its process is being replaced
   std::map<std::string, std::shared_ptr<InFlight>> inflight;
   std::map<int, workerd::ProcessExit> exits;
   std::vector<CURL*> pool;
@@ -150,6 +152,11 @@ struct Runner::Impl {
   std::map<std::string, std::shared_ptr<Plugin>> plugins;
   bridge::EmailSender email;
   std::atomic<uint64_t> next_epoch{1};
+
+  // Shared mode: the one process every plugin runs in, rebuilt on every load and unload.
+  std::mutex shared_mu;
+  workerd::Supervisor::Id shared_proc = 0;
+  std::string shared_dir;
 
   std::mutex wd_mu;
   std::condition_variable wd_cv;
@@ -305,8 +312,116 @@ struct Runner::Impl {
     return it == p->inflight.end() ? nullptr : it->second->inv;
   }
 
+  bool shared() const { return opt.mode == IsolationMode::kShared; }
+
+  // Waits for p's first readiness, or its process's first exit (a plugin that cannot start).
+  Status WaitFirstReady(const std::shared_ptr<Plugin>& p) {
+    std::unique_lock<std::mutex> lock(p->mu);
+    p->cv.wait_until(lock, Clock::now() + opt.supervision.ready_timeout + std::chrono::seconds(2),
+                     [&] { return p->ready_generation > 0 || p->first_exit; });
+    if (p->ready_generation > 0) return Status::Ok();
+    std::string detail =
+        p->first_exit_output.empty() ? "it did not become ready in time" : p->first_exit_output;
+    while (!detail.empty() && detail.back() == '\n') detail.pop_back();
+    return Failure("plugin_crashed", "Plugin " + p->handle.id + " failed to start: " + detail);
+  }
+
+  // Makes p the current plugin for its id; the one it replaces is torn down.
+  void Install(const std::shared_ptr<Plugin>& p) {
+    std::shared_ptr<Plugin> old;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      auto& slot = plugins[p->handle.id];
+      old = slot;
+      slot = p;
+    }
+    if (old) Teardown(old);
+  }
+
+  // Rebuilds the shared process with exactly `members` (stopping the current one first: every
+  // plugin stalls meanwhile, as in EmDash's Node runner). `probe` is the member whose socket the
+  // supervisor probes; the others are probed here once the process is ready.
+  void RestartShared(const std::vector<std::shared_ptr<Plugin>>& members,
+                     const std::shared_ptr<Plugin>& probe) {
+    std::lock_guard<std::mutex> lock(shared_mu);
+    for (auto& m : members) {
+      std::lock_guard<std::mutex> l(m->mu);
+      m->switching = true;
+    }
+    if (shared_proc != 0) supervisor->Stop(shared_proc, /*wait=*/true);
+    shared_proc = 0;
+    if (members.empty()) return;
+    workerd::ProcessConfig config;
+    int64_t heap_mb = 0;
+    for (auto& m : members) {
+      config.workers.push_back(workerd::Worker{"p" + std::to_string(m->handle.epoch),
+                                               m->modules,
+                                               m->socket,
+                                               m->bridge_socket,
+                                               workerd::kCompatibilityDate,
+                                               {"nodejs_compat"}});
+      heap_mb = std::max(heap_mb, m->limits.memory_mb);
+    }
+    config.v8_flags = {"--max-old-space-size=" + std::to_string(heap_mb)};
+    {
+      std::ofstream out(shared_dir + "/config.capnp", std::ios::trunc);
+      out << workerd::RenderCapnp(config);
+    }
+    std::vector<std::weak_ptr<Plugin>> weak(members.begin(), members.end());
+    std::weak_ptr<Plugin> probed = probe;
+    workerd::ProcessSpec spec;
+    spec.name = "shared";
+    spec.config_dir = shared_dir;
+    spec.config_file = "config.capnp";
+    spec.ready_socket = probe->socket;
+    spec.ready_auth = probe->invoke_auth;
+    for (auto& m : members) spec.sockets.push_back(m->socket);
+    spec.on_ready = [this, weak, probed](int gen, pid_t pid, const std::string& body) {
+      auto first = probed.lock();
+      for (auto& w : weak) {
+        auto m = w.lock();
+        if (!m) continue;
+        std::string b = body;
+        if (m != first && !workerd::ProbeReady(m->socket, m->invoke_auth, &b)) b = "{}";
+        OnReady(m, gen, pid, b);
+      }
+    };
+    spec.on_exit = [this, weak](const workerd::ProcessExit& ex) {
+      for (auto& w : weak)
+        if (auto m = w.lock()) OnExit(m, ex);
+    };
+    spec.on_output = [](const std::string& line) {
+      if (!line.empty()) spdlog::info("[plugins:shared] {}", line);
+    };
+    for (auto& m : members) {
+      std::lock_guard<std::mutex> l(m->mu);
+      m->ready_generation = 0;
+      m->pid = 0;
+      m->first_exit = false;
+      m->first_exit_output.clear();
+    }
+    shared_proc = supervisor->Start(std::move(spec));
+    for (auto& m : members) {
+      m->proc = shared_proc;
+      {
+        std::lock_guard<std::mutex> l(m->mu);
+        m->switching = false;
+      }
+      m->cv.notify_all();
+    }
+  }
+
+  // Every loaded plugin, optionally without `except_id`.
+  std::vector<std::shared_ptr<Plugin>> Members(const std::string& except_id = "") {
+    std::lock_guard<std::mutex> lock(mu);
+    std::vector<std::shared_ptr<Plugin>> out;
+    for (auto& [id, p] : plugins)
+      if (id != except_id) out.push_back(p);
+    return out;
+  }
+
   void Teardown(const std::shared_ptr<Plugin>& p) {
-    supervisor->Stop(p->proc, /*wait=*/true);
+    if (!shared()) supervisor->Stop(p->proc, /*wait=*/true);
     backing->Close(p->bridge_socket);
     bool version_still_loaded = false;
     {
@@ -317,7 +432,11 @@ struct Runner::Impl {
     }
     if (!version_still_loaded) bridge->UnregisterPlugin(p->handle.id, p->handle.version);
     std::error_code ec;
-    fs::remove_all(p->dir, ec);
+    if (shared()) {
+      for (const auto& m : p->modules) fs::remove(fs::path(p->dir) / m.file, ec);
+    } else {
+      fs::remove_all(p->dir, ec);
+    }
     ::unlink(p->socket.c_str());
   }
 
@@ -373,6 +492,17 @@ Result<std::unique_ptr<Runner>> Runner::Create(store::Database& db, RunnerOption
   if (ec) return Internal("cannot create runtime directory " + run.string() + ": " + ec.message());
   ::chmod(run.c_str(), 0700);
   impl->run_dir = run.string();
+  if (opt.mode == IsolationMode::kShared) {
+    impl->shared_dir = impl->run_dir + "/shared";
+    fs::create_directories(impl->shared_dir, ec);
+    ::chmod(impl->shared_dir.c_str(), 0700);
+    PS_TRY(WriteRefuseWorker(impl->shared_dir));
+    spdlog::warn(
+        "isolation mode 'shared': every plugin runs in one workerd process. This gives up "
+        "containment: a plugin that loops, exhausts memory or crashes stalls or restarts every "
+        "plugin, and each load or unload restarts them all. Use 'per-plugin' unless memory is "
+        "too tight for it.");
+  }
 
   Impl* raw = impl.get();
   bridge_options.email = [raw](const json::object& msg, const std::string& source) -> Status {
@@ -439,6 +569,7 @@ Result<PluginHandle> Runner::Load(const manifest::Bundle& bundle) {
                    m.capabilities,
                    tokens.IssueBridgeToken(bridge::Bridge::GrantFor(m)),
                    invoke_token};
+  if (impl.shared()) return LoadShared(p, wp, bundle.module_source);
   auto modules = WriteWorkerFiles(p->dir, "", wp, bundle.module_source);
   if (!modules.ok()) {
     impl.backing->Close(p->bridge_socket);
@@ -479,35 +610,36 @@ Result<PluginHandle> Runner::Load(const manifest::Bundle& bundle) {
   };
   p->proc = impl.supervisor->Start(std::move(spec));
 
-  // Wait for the first readiness, or the first exit (a plugin that cannot even start).
-  bool ready;
-  {
-    std::unique_lock<std::mutex> lock(p->mu);
-    p->cv.wait_until(lock,
-                     Clock::now() + impl.opt.supervision.ready_timeout + std::chrono::seconds(2),
-                     [&] { return p->ready_generation > 0 || p->first_exit; });
-    ready = p->ready_generation > 0;
-  }
-  if (!ready) {
-    std::string output;
-    {
-      std::lock_guard<std::mutex> lock(p->mu);
-      output = p->first_exit_output;
-    }
+  if (Status st = impl.WaitFirstReady(p); !st.ok()) {
     impl.Teardown(p);
-    std::string detail = output.empty() ? "it did not become ready in time" : output;
-    while (!detail.empty() && detail.back() == '\n') detail.pop_back();
-    return Failure("plugin_crashed", "Plugin " + m.id + " failed to start: " + detail);
+    return st;
   }
+  impl.Install(p);
+  return p->handle;
+}
 
-  std::shared_ptr<Plugin> old;
-  {
-    std::lock_guard<std::mutex> lock(impl.mu);
-    auto& slot = impl.plugins[m.id];
-    old = slot;
-    slot = p;
+Result<PluginHandle> Runner::LoadShared(const std::shared_ptr<Plugin>& p, const WrapperParams& wp,
+                                        const std::string& source) {
+  auto& impl = *impl_;
+  p->dir = impl.shared_dir;
+  std::string prefix = SafeName(p->handle.id) + "-" + std::to_string(p->handle.epoch) + "-";
+  auto modules = WriteWorkerFiles(p->dir, prefix, wp, source);
+  if (!modules.ok()) {
+    impl.backing->Close(p->bridge_socket);
+    return modules.status();
   }
-  if (old) impl.Teardown(old);
+  p->modules = *modules;
+  auto members = impl.Members(p->handle.id);
+  members.push_back(p);
+  impl.RestartShared(members, p);
+  if (Status st = impl.WaitFirstReady(p); !st.ok()) {
+    // Bring the others back without the plugin that could not start.
+    members.pop_back();
+    impl.RestartShared(members, members.empty() ? nullptr : members.front());
+    impl.Teardown(p);
+    return st;
+  }
+  impl.Install(p);
   return p->handle;
 }
 
@@ -539,12 +671,19 @@ Result<json::value> Runner::Impl::Invoke(const PluginHandle& h, const std::strin
   // until it is reaped, and an invocation sent to it would inherit its kill's reason).
   auto usable = [&] { return p->pid != 0 && p->pid != p->killed_pid; };
   for (;;) {
-    if (supervisor->state(p->proc) == workerd::ProcessState::kQuarantined) {
+    workerd::Supervisor::Id proc = p->proc;
+    if (supervisor->state(proc) == workerd::ProcessState::kQuarantined) {
       return Failure("plugin_unavailable", "Plugin sandbox unavailable for " + h.id +
                                                ": quarantined after repeated failures; enable it "
                                                "again to restart it");
     }
-    if (!supervisor->WaitReady(p->proc, deadline)) {
+    if (!supervisor->WaitReady(proc, deadline)) {
+      {
+        // Shared mode: the process may be being replaced; wait for its successor.
+        std::unique_lock<std::mutex> lock(p->mu);
+        p->cv.wait_until(lock, deadline, [&] { return !p->switching; });
+      }
+      if (p->proc != proc) continue;
       if (Clock::now() >= deadline) return wall_error();
       return Failure("plugin_unavailable", "Plugin sandbox unavailable for " + h.id + ": " +
                                                workerd::StateName(supervisor->state(p->proc)));
@@ -705,6 +844,10 @@ Status Runner::Terminate(const PluginHandle& h) {
     p = it->second;
     impl_->plugins.erase(it);
   }
+  if (impl_->shared()) {
+    auto members = impl_->Members();
+    impl_->RestartShared(members, members.empty() ? nullptr : members.front());
+  }
   impl_->Teardown(p);
   return Status::Ok();
 }
@@ -715,6 +858,7 @@ void Runner::TerminateAll() {
     std::lock_guard<std::mutex> lock(impl_->mu);
     all.swap(impl_->plugins);
   }
+  if (impl_->shared()) impl_->RestartShared({}, nullptr);
   for (auto& [id, p] : all) impl_->Teardown(p);
 }
 

@@ -81,6 +81,8 @@ struct PluginInfo {
   std::string socket_path;  // where the plugin's worker listens (diagnostics, tests)
 };
 
+struct Plugin;  // one loaded plugin (runner.cc)
+
 // Locates the pinned workerd binary from a directory at or above `start` holding node_modules.
 std::string FindWorkerd(const std::string& start);
 
@@ -126,6 +128,8 @@ class Runner {
 
  private:
   explicit Runner(std::unique_ptr<Impl> impl);
+  Result<PluginHandle> LoadShared(const std::shared_ptr<Plugin>& p, const WrapperParams& wp,
+                                  const std::string& source);
   std::unique_ptr<Impl> impl_;
 };
 

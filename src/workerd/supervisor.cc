@@ -34,8 +34,9 @@ size_t CollectBody(char* data, size_t size, size_t n, void* user) {
   return size * n;
 }
 
-// One GET /__ready. Returns the body on 2xx.
-bool ProbeOnce(const std::string& socket, const std::string& auth, std::string* body) {
+}  // namespace
+
+bool ProbeReady(const std::string& socket, const std::string& auth, std::string* body) {
   CURL* h = curl_easy_init();
   if (!h) return false;
   struct curl_slist* headers = curl_slist_append(nullptr, ("Authorization: " + auth).c_str());
@@ -53,6 +54,8 @@ bool ProbeOnce(const std::string& socket, const std::string& auth, std::string* 
   curl_easy_cleanup(h);
   return rc == CURLE_OK && status >= 200 && status < 300;
 }
+
+namespace {
 
 bool ProbeNetns(const std::string& launcher) {
   pid_t pid = 0;
@@ -111,6 +114,7 @@ struct Supervisor::Impl {
   int wake_fd = -1;
   bool quit = false;
   Id next_id = 1;
+  int next_generation = 0;  // generations are unique across every process of this supervisor
   std::thread thread;
   int active_probes = 0;  // detached probe threads still running (guarded by mu)
   std::atomic<bool> closing{false};
@@ -149,6 +153,7 @@ struct Supervisor::Impl {
   void Spawn(const std::shared_ptr<Proc>& p) {
     // A killed process leaves its socket file behind; workerd will not bind over it.
     if (!p->spec.ready_socket.empty()) ::unlink(p->spec.ready_socket.c_str());
+    for (const auto& sock : p->spec.sockets) ::unlink(sock.c_str());
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) != 0) {
       spdlog::error("plugin process {}: pipe: {}", p->spec.name, strerror(errno));
@@ -205,7 +210,7 @@ struct Supervisor::Impl {
       p->pid = pid;
       p->pidfd = pidfd;
       p->out_fd = fds[0];
-      p->generation++;
+      p->generation = ++next_generation;
       p->state = ProcessState::kStarting;
       p->kill_reason.clear();
       p->partial.clear();
@@ -245,7 +250,7 @@ struct Supervisor::Impl {
         }
         struct stat st;
         std::string body;
-        if (stat(socket.c_str(), &st) == 0 && ProbeOnce(socket, auth, &body)) {
+        if (stat(socket.c_str(), &st) == 0 && ProbeReady(socket, auth, &body)) {
           Post([this, id, gen, body] { Ready(id, gen, body); });
           return;
         }
@@ -269,11 +274,16 @@ struct Supervisor::Impl {
     {
       std::lock_guard<std::mutex> lock(mu);
       if (p->generation != gen || p->state != ProcessState::kStarting || p->pid == 0) return;
-      p->state = ProcessState::kReady;
       pid = p->pid;
     }
-    cv.notify_all();
+    // on_ready runs before the state says ready, so whoever sees kReady sees its effects.
     if (p->spec.on_ready) p->spec.on_ready(gen, pid, body);
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (p->generation != gen || p->state != ProcessState::kStarting || p->pid == 0) return;
+      p->state = ProcessState::kReady;
+    }
+    cv.notify_all();
   }
 
   void KillNow(const std::shared_ptr<Proc>& p, const std::string& reason) {

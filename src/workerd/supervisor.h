@@ -49,7 +49,7 @@ enum class ProcessState { kStarting, kReady, kRestarting, kQuarantined, kStopped
 const char* StateName(ProcessState s);
 
 struct ProcessExit {
-  int generation = 0;
+  int generation = 0;  // unique across every process of one supervisor
   pid_t pid = 0;
   bool signaled = false;
   int status = 0;           // exit code, or the signal number when signaled
@@ -64,11 +64,18 @@ struct ProcessSpec {
   std::string config_dir;    // workerd runs here (embed paths are relative to it)
   std::string config_file;   // inside config_dir
   std::string ready_socket;  // Unix socket to probe
-  std::string ready_auth;    // Authorization header value for the probe
+  // Unix socket files the process binds: removed before every start (workerd leaves them behind
+  // and will not bind over them). ready_socket is always included.
+  std::vector<std::string> sockets;
+  std::string ready_auth;  // Authorization header value for the probe
   std::function<void(int generation, pid_t pid, const std::string& ready_body)> on_ready;
   std::function<void(const ProcessExit&)> on_exit;
   std::function<void(const std::string& line)> on_output;
 };
+
+// One GET /__ready on a worker's Unix socket with the given Authorization; true on 2xx, with
+// the body. Bounded by a 1 s timeout.
+bool ProbeReady(const std::string& socket, const std::string& auth, std::string* body);
 
 class Supervisor {
  public:
