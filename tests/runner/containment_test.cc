@@ -93,6 +93,56 @@ TEST_F(RunnerTest, SpinningNeighbourDoesNotStallOthers) {
   EXPECT_EQ(runner_->Info("spin2")->limit_kills, 3u);
 }
 
+// While one plugin misbehaves in each way a plugin can, its neighbour keeps answering, and the
+// misbehaving plugin answers again afterwards.
+struct Misbehaviour {
+  const char* name;
+  const char* route_source;
+  const char* codes[2];  // acceptable error codes
+};
+
+class NeighbourTest : public RunnerTest, public ::testing::WithParamInterface<Misbehaviour> {};
+
+TEST_P(NeighbourTest, NeighbourKeepsAnsweringAndTheCulpritRecovers) {
+  const Misbehaviour& m = GetParam();
+  auto neighbour = Load(kEchoManifest, kEchoSource);
+  auto culprit =
+      Load(R"({"id":"culprit","version":"1"})", std::string("export default { routes: { bad: ") +
+                                                    m.route_source + ", ok: () => \"ok\" } };");
+  Caller caller(*runner_, neighbour);
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_TRUE(
+        WaitFor([&] { return runner_->Info("culprit")->state == runner::PluginState::kReady; },
+                std::chrono::seconds(15)));
+    auto r = runner_->InvokeRoute(culprit, "bad", nullptr, json::object());
+    ASSERT_FALSE(r.ok());
+    EXPECT_TRUE(r.status().detail_code() == m.codes[0] || r.status().detail_code() == m.codes[1])
+        << m.name << ": " << r.status().detail_code() << " " << r.status().message();
+  }
+  ASSERT_TRUE(WaitFor([&] { return caller.ok() > 5; }, std::chrono::seconds(10)));
+  caller.Stop();
+  EXPECT_EQ(caller.failed(), 0) << caller.last_error();
+  ASSERT_TRUE(
+      WaitFor([&] { return runner_->Info("culprit")->state == runner::PluginState::kReady; },
+              std::chrono::seconds(15)));
+  EXPECT_EQ(Stringify(Route(culprit, "ok")), R"("ok")");
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Misbehaviours, NeighbourTest,
+    ::testing::Values(
+        Misbehaviour{"spin", "() => { for (;;) {} }", {"cpu_limit_exceeded", "cpu_limit_exceeded"}},
+        Misbehaviour{"heap",
+                     "() => { const a = []; for (;;) a.push({ s: 'x'.repeat(64) + a.length }); }",
+                     {"memory_limit_exceeded", "cpu_limit_exceeded"}},
+        Misbehaviour{"arraybuffer",
+                     "async () => { const k = []; for (let i = 0; i < 64; i++) { const b = new "
+                     "Uint8Array(32 << 20); b.fill(1); k.push(b); await null; } return k.length; }",
+                     {"memory_limit_exceeded", "cpu_limit_exceeded"}}),
+    [](const ::testing::TestParamInfo<Misbehaviour>& info) {
+      return std::string(info.param.name);
+    });
+
 TEST_F(RunnerTest, KilledProcessRestartsAndInFlightCallFailsAsCrashed) {
   auto h = Load(R"({"id":"victim","version":"1"})", R"JS(
 export default { routes: { wait: () => new Promise((r) => setTimeout(() => r("late"), 20000)), ok: () => "ok" } };

@@ -183,5 +183,59 @@ export default { routes: { stuck: () => new Promise(() => {}) } };
       << r.status().message();
 }
 
+TEST_F(RunnerTest, TwoPluginsCannotSeeEachOthersKvOrStorage) {
+  auto a = Load(kKvManifest, kKvSource);
+  auto b = Load(
+      R"({"id":"other","version":"1","storage":{"notes":{"indexes":["n"]}},"routes":["put","get","count"]})",
+      kKvSource);
+  Route(a, "put", R"({"key":"shared-name","value":"a's"})");
+  EXPECT_EQ(Stringify(Route(b, "get", R"({"key":"shared-name"})")), R"({"value":null})");
+  EXPECT_EQ(Stringify(Route(b, "count")), R"({"count":0})");
+  Route(b, "put", R"({"key":"shared-name","value":"b's"})");
+  EXPECT_EQ(Stringify(Route(a, "get", R"({"key":"shared-name"})")), R"({"value":"a's"})");
+}
+
+TEST_F(RunnerTest, ContentWriteFenceReachesTheRouteCallerAs503) {
+  auto conn = db_->Acquire();
+  ASSERT_TRUE(conn->Exec("INSERT INTO _emdash_media_usage_activation (task_key, state) VALUES "
+                         "('incremental_capture', 'activating')")
+                  .ok());
+  auto h = Load(R"({"id":"writer","version":"1","capabilities":["content:write"]})", R"JS(
+export default { routes: { write: (_r, ctx) => ctx.content.create("posts", { title: "x" }) } };
+)JS");
+  auto r = runner_->InvokeRoute(h, "write", nullptr, json::object());
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().detail_code(), "unavailable");
+  EXPECT_EQ(r.status().message(), "Media usage activation is in progress");
+}
+
+TEST_F(RunnerTest, HookAbsentFromTheModuleAnswersNull) {
+  auto h = Load(kKvManifest, kKvSource);
+  auto r = runner_->InvokeHook(h, "cron", *ParseJson(R"({"name":"x"})"));
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_TRUE(r->is_null());
+}
+
+TEST_F(RunnerTest, EmailGoesToTheSenderSetAtRuntimeWithThePluginAsSource) {
+  auto h = Load(R"({"id":"mailer","version":"1","capabilities":["email:send"]})", R"JS(
+export default { routes: { send: async (_r, ctx) => {
+  try { await ctx.email.send({ to: "a@example.com", subject: "Hi", text: "Body" }); return "sent"; }
+  catch (e) { return e.message; }
+} } };
+)JS");
+  EXPECT_EQ(Stringify(Route(h, "send")),
+            R"("Email is not configured. No email provider is available.")");
+  std::vector<std::string> seen;
+  std::mutex mu;
+  runner_->SetEmailSender([&](const json::object& m, const std::string& source) {
+    std::lock_guard<std::mutex> lock(mu);
+    seen.push_back(source + ":" + std::string(m.at("subject").get_string()));
+    return Status::Ok();
+  });
+  EXPECT_EQ(Stringify(Route(h, "send")), R"("sent")");
+  std::lock_guard<std::mutex> lock(mu);
+  EXPECT_EQ(seen, std::vector<std::string>{"mailer:Hi"});
+}
+
 }  // namespace
 }  // namespace ps::testing
