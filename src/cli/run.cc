@@ -10,6 +10,7 @@
 
 #include "bridge/email_outbox.h"
 #include "common/json.h"
+#include "http/fetcher.h"
 #include "manifest/bundle.h"
 #include "runner/runner.h"
 #include "store/database.h"
@@ -120,6 +121,14 @@ int RunInvoke(const RunOptions& o, std::ostream& out, std::ostream& err) {
   ro.data_dir = o.data;
   ro.limits = limits;
   bridge::BridgeOptions bo;
+  http::FetcherOptions fo;
+  fo.allow_private = o.allow_private;
+  auto fetcher = http::Fetcher::Create(fo);
+  if (!fetcher.ok()) {
+    err << "plugin-sandbox run: --allow-private: " << fetcher.status().message() << '\n';
+    return 2;
+  }
+  bo.http = http::MakeHttpFetcher(*fetcher);
   bo.media = bridge::MakeLocalMediaStorage((std::filesystem::path(o.data) / "media").string());
   bo.log = [&err](const std::string& id, bridge::LogLevel level, const std::string& msg,
                   const json::value& data) {

@@ -10,6 +10,7 @@
 
 #include "cli_util.h"
 #include "common/json.h"
+#include "http/test_server.h"
 
 extern char** environ;
 
@@ -82,6 +83,35 @@ TEST(RunCommand, LimitsComeFromTheCommandLine) {
   EXPECT_NE(r.out.find("\"code\":\"cpu_limit_exceeded\""), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("exceeded its CPU limit of 20ms during route:spin"), std::string::npos)
       << r.out;
+}
+
+TEST(RunCommand, AllowPrivateOpensExactlyTheNamedLoopbackServer) {
+  ps::testing::TestServer server;
+  TempDir dir;
+  WriteFile(
+      dir / "p" / "manifest.json",
+      R"({"id":"hooky","version":"1","capabilities":["network:request"],"allowedHosts":["127.0.0.1"]})");
+  WriteFile(dir / "p" / "backend.js", R"JS(
+export default { routes: { go: async ({ input }, ctx) => {
+  try { const r = await ctx.http.fetch(input); return { status: r.status, body: await r.text() }; }
+  catch (e) { return { error: e.message }; }
+} } };
+)JS");
+  std::string input = "\"" + server.Url("/hook") + "\"";
+  Outcome blocked = Exec({"run", (dir / "p").string(), "--data", (dir / "d").string(), "--route",
+                          "go", "--input", input});
+  ASSERT_EQ(blocked.code, 0) << blocked.err;
+  EXPECT_NE(blocked.out.find("blocked"), std::string::npos) << blocked.out;
+  EXPECT_EQ(server.request_count(), 0u);
+  Outcome allowed = Exec({"run", (dir / "p").string(), "--data", (dir / "d").string(), "--route",
+                          "go", "--input", input, "--allow-private", server.HostPort()});
+  ASSERT_EQ(allowed.code, 0) << allowed.err;
+  EXPECT_EQ(allowed.out, "{\"status\":200,\"body\":\"ok\"}\n");
+  EXPECT_EQ(server.request_count(), 1u);
+  Outcome bad = Exec({"run", (dir / "p").string(), "--data", (dir / "d").string(), "--route", "go",
+                      "--allow-private", "http://nope/"});
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_NE(bad.err.find("--allow-private"), std::string::npos) << bad.err;
 }
 
 TEST(RunCommand, BadArgumentsAndBundlesExit2WithAReason) {

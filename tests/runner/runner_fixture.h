@@ -46,6 +46,7 @@ class RunnerTest : public ::testing::Test {
       std::lock_guard<std::mutex> lock(log_mu_);
       logs_.push_back(id + ": " + msg);
     };
+    CustomizeBridge(bopts);
     auto r = runner::Runner::Create(*db_, opts, std::move(bopts));
     ASSERT_TRUE(r.ok()) << r.status().message();
     runner_ = std::move(r).value();
@@ -54,6 +55,7 @@ class RunnerTest : public ::testing::Test {
   void TearDown() override { runner_.reset(); }
 
   virtual void Customize(runner::RunnerOptions&) {}
+  virtual void CustomizeBridge(bridge::BridgeOptions&) {}
 
   // A bundle from manifest JSON and module source.
   manifest::Bundle MakeBundle(const std::string& manifest_json, const std::string& source) {
