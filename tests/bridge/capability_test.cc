@@ -7,59 +7,10 @@
 #include <vector>
 
 #include "bridge/fixture.h"
+#include "bridge/test_helpers.h"
 
 namespace ps::testing {
 namespace {
-
-// Helpers shared by this file's tests (each test file is self-contained).
-[[maybe_unused]] json::value J(const std::string& text) {
-  auto v = ParseJson(text);
-  EXPECT_TRUE(v.ok()) << text;
-  return v.ok() ? *v : json::value(nullptr);
-}
-
-// JSON equality with JavaScript's meaning: numbers compare by value (1 == 1.0), object key
-// order is ignored, array order is not.
-[[maybe_unused]] bool Same(const json::value& a, const json::value& b) {
-  if (IsNumber(a) && IsNumber(b)) return ToDouble(a) == ToDouble(b);
-  if (a.kind() != b.kind()) return false;
-  if (a.is_array()) {
-    const auto& x = a.get_array();
-    const auto& y = b.get_array();
-    if (x.size() != y.size()) return false;
-    for (size_t i = 0; i < x.size(); ++i)
-      if (!Same(x[i], y[i])) return false;
-    return true;
-  }
-  if (a.is_object()) {
-    const auto& x = a.get_object();
-    const auto& y = b.get_object();
-    if (x.size() != y.size()) return false;
-    for (const auto& kv : x) {
-      const auto* o = y.if_contains(kv.key());
-      if (!o || !Same(kv.value(), *o)) return false;
-    }
-    return true;
-  }
-  return a == b;
-}
-
-#define EXPECT_JSON(v, text) EXPECT_TRUE(Same((v), J(text))) << "actual: " << Stringify(v)
-
-[[maybe_unused]] std::string Str(const json::value& v) {
-  return v.is_string() ? std::string(v.get_string()) : "";
-}
-[[maybe_unused]] std::string Str(const json::value& v, std::string_view key) {
-  const auto* p = v.is_object() ? v.get_object().if_contains(key) : nullptr;
-  return p ? Str(*p) : "";
-}
-
-[[maybe_unused]] std::string Text(const store::Value& v) {
-  return std::holds_alternative<std::string>(v) ? std::get<std::string>(v) : "<not text>";
-}
-[[maybe_unused]] int64_t Int(const store::Value& v) {
-  return std::holds_alternative<int64_t>(v) ? std::get<int64_t>(v) : -999999;
-}
 
 struct Guarded {
   const char* method;
