@@ -250,6 +250,20 @@ class Parser {
                                                        const std::string& path);
   void ParseHooks();
   void ParseRoutes();
+  struct Entry {
+    const json::object* object = nullptr;  // the object form, or null for a bare name
+    std::string name_path;
+    bool have_name = false;
+    bool ok = true;
+    bool skip = false;
+  };
+  Entry ReadEntry(const json::value& e, const std::string& path, const std::string& expected_name,
+                  const std::string& expected_entry, std::string* name);
+  bool FirstDeclaration(std::vector<std::pair<std::string, std::string>>& seen,
+                        const std::string& what, const std::string& name, const std::string& path,
+                        const std::string& name_path);
+  void BoolOption(const json::object& o, const std::string& path, std::string_view key, bool* dst,
+                  bool* ok);
   void CheckObjectField(std::string_view key);
   void CheckNetworkHosts(bool from_declared_access);
   void WarnHookGate();
@@ -532,6 +546,66 @@ void Parser::ParseStorage() {
   }
 }
 
+// A `hooks` or `routes` entry: a bare name, or an object whose `name` is a string. Reports a
+// missing or mistyped name; `skip` means the entry is neither form (reported) and is dropped.
+Parser::Entry Parser::ReadEntry(const json::value& e, const std::string& path,
+                                const std::string& expected_name, const std::string& expected_entry,
+                                std::string* name) {
+  Entry out;
+  out.name_path = path;
+  if (e.is_string()) {
+    *name = std::string(e.get_string());
+    out.have_name = true;
+    return out;
+  }
+  if (!e.is_object()) {
+    problems_.Add(path, Got(e) + expected_entry);
+    out.skip = true;
+    return out;
+  }
+  out.object = &e.get_object();
+  out.name_path = Key(path, "name");
+  auto it = out.object->find("name");
+  if (it == out.object->end()) {
+    problems_.Add(out.name_path, "missing; " + expected_name);
+    out.ok = false;
+  } else if (!it->value().is_string()) {
+    problems_.Add(out.name_path, Got(it->value()) + "; " + expected_name);
+    out.ok = false;
+  } else {
+    *name = std::string(it->value().get_string());
+    out.have_name = true;
+  }
+  return out;
+}
+
+// Records `name` as declared at `path`; false (reported) when it was declared before.
+bool Parser::FirstDeclaration(std::vector<std::pair<std::string, std::string>>& seen,
+                              const std::string& what, const std::string& name,
+                              const std::string& path, const std::string& name_path) {
+  auto dup = std::find_if(seen.begin(), seen.end(), [&](const auto& s) { return s.first == name; });
+  if (dup != seen.end()) {
+    problems_.Add(name_path, "duplicate " + what + " " + Quote(name) + " (already declared at " +
+                                 dup->second + "); declare each " + what + " once");
+    return false;
+  }
+  seen.emplace_back(name, path);
+  return true;
+}
+
+// An optional boolean member of an entry object.
+void Parser::BoolOption(const json::object& o, const std::string& path, std::string_view key,
+                        bool* dst, bool* ok) {
+  auto x = o.find(key);
+  if (x == o.end()) return;
+  if (x->value().is_bool()) {
+    *dst = x->value().get_bool();
+  } else {
+    problems_.Add(Key(path, key), Got(x->value()) + "; expected true or false");
+    *ok = false;
+  }
+}
+
 void Parser::ParseHooks() {
   const json::value* v = Field("hooks");
   if (!v) return;
@@ -549,34 +623,14 @@ void Parser::ParseHooks() {
     std::string path = Index("hooks", i);
     const json::value& e = arr[i];
     HookDecl h;
-    std::string name_path = path;
-    bool ok = true;
-    bool have_name = false;
-    if (e.is_string()) {
-      h.name = std::string(e.get_string());
-      have_name = true;
-    } else if (e.is_object()) {
-      const auto& o = e.get_object();
-      name_path = Key(path, "name");
-      auto it = o.find("name");
-      if (it == o.end()) {
-        problems_.Add(name_path, "missing; " + expected_name);
-        ok = false;
-      } else if (!it->value().is_string()) {
-        problems_.Add(name_path, Got(it->value()) + "; " + expected_name);
-        ok = false;
-      } else {
-        h.name = std::string(it->value().get_string());
-        have_name = true;
-      }
-      if (auto x = o.find("exclusive"); x != o.end()) {
-        if (x->value().is_bool()) {
-          h.exclusive = x->value().get_bool();
-        } else {
-          problems_.Add(Key(path, "exclusive"), Got(x->value()) + "; expected true or false");
-          ok = false;
-        }
-      }
+    Entry entry =
+        ReadEntry(e, path, expected_name,
+                  "; expected a hook name or {name, exclusive?, priority?, timeout?}", &h.name);
+    if (entry.skip) continue;
+    bool ok = entry.ok;
+    if (entry.object) {
+      const auto& o = *entry.object;
+      BoolOption(o, path, "exclusive", &h.exclusive, &ok);
       if (auto x = o.find("priority"); x != o.end()) {
         if (auto n = AsInteger(x->value())) {
           h.priority = *n;
@@ -622,26 +676,13 @@ void Parser::ParseHooks() {
           ok = false;
         }
       }
-    } else {
-      problems_.Add(path, Got(e) +
-                              "; expected a hook name or {name, exclusive?, priority?, "
-                              "timeout?}");
-      continue;
     }
-    if (have_name) {
+    if (entry.have_name) {
       if (!IsHookName(h.name)) {
-        problems_.Add(name_path, "unknown hook " + Quote(h.name) + "; " + expected_name);
+        problems_.Add(entry.name_path, "unknown hook " + Quote(h.name) + "; " + expected_name);
         ok = false;
       } else {
-        auto dup = std::find_if(seen.begin(), seen.end(),
-                                [&](const auto& s) { return s.first == h.name; });
-        if (dup != seen.end()) {
-          problems_.Add(name_path, "duplicate hook " + Quote(h.name) + " (already declared at " +
-                                       dup->second + "); declare each hook once");
-          ok = false;
-        } else {
-          seen.emplace_back(h.name, path);
-        }
+        ok &= FirstDeclaration(seen, "hook", h.name, path, entry.name_path);
       }
     }
     if (ok) m_.hooks.push_back(std::move(h));
@@ -664,34 +705,14 @@ void Parser::ParseRoutes() {
     std::string path = Index("routes", i);
     const json::value& e = arr[i];
     RouteDecl r;
-    std::string name_path = path;
-    bool ok = true;
-    bool have_name = false;
-    if (e.is_string()) {
-      r.name = std::string(e.get_string());
-      have_name = true;
-    } else if (e.is_object()) {
-      const auto& o = e.get_object();
-      name_path = Key(path, "name");
-      auto it = o.find("name");
-      if (it == o.end()) {
-        problems_.Add(name_path, "missing; expected " + rule);
-        ok = false;
-      } else if (!it->value().is_string()) {
-        problems_.Add(name_path, Got(it->value()) + "; expected " + rule);
-        ok = false;
-      } else {
-        r.name = std::string(it->value().get_string());
-        have_name = true;
-      }
-      if (auto x = o.find("public"); x != o.end()) {
-        if (x->value().is_bool()) {
-          r.is_public = x->value().get_bool();
-        } else {
-          problems_.Add(Key(path, "public"), Got(x->value()) + "; expected true or false");
-          ok = false;
-        }
-      }
+    Entry entry = ReadEntry(
+        e, path, "expected " + rule,
+        "; expected a route name or {name, public?, permission?, cacheControl?}", &r.name);
+    if (entry.skip) continue;
+    bool ok = entry.ok;
+    if (entry.object) {
+      const auto& o = *entry.object;
+      BoolOption(o, path, "public", &r.is_public, &ok);
       auto text = [&](std::string_view key, std::optional<std::string>& dst) {
         auto x = o.find(key);
         if (x == o.end()) return;
@@ -704,27 +725,14 @@ void Parser::ParseRoutes() {
       };
       text("permission", r.permission);
       text("cacheControl", r.cache_control);
-    } else {
-      problems_.Add(path, Got(e) +
-                              "; expected a route name or {name, public?, permission?, "
-                              "cacheControl?}");
-      continue;
     }
-    if (have_name) {
+    if (entry.have_name) {
       if (!IsRouteName(r.name)) {
-        problems_.Add(name_path, "route name " + Quote(r.name) + " does not match " +
-                                     "^[a-zA-Z0-9][a-zA-Z0-9_\\-/]*$");
+        problems_.Add(entry.name_path, "route name " + Quote(r.name) + " does not match " +
+                                           "^[a-zA-Z0-9][a-zA-Z0-9_\\-/]*$");
         ok = false;
       } else {
-        auto dup = std::find_if(seen.begin(), seen.end(),
-                                [&](const auto& s) { return s.first == r.name; });
-        if (dup != seen.end()) {
-          problems_.Add(name_path, "duplicate route " + Quote(r.name) + " (already declared at " +
-                                       dup->second + "); declare each route once");
-          ok = false;
-        } else {
-          seen.emplace_back(r.name, path);
-        }
+        ok &= FirstDeclaration(seen, "route", r.name, path, entry.name_path);
       }
     }
     if (ok) m_.routes.push_back(std::move(r));
