@@ -451,6 +451,13 @@ Result<CallResult> ContentDelete(CallContext& c) {
   return Value(deleted);
 }
 
+// A single-item result as JSON, for Batch.
+template <typename T>
+Result<json::value> Wrap(Result<T> r) {
+  if (!r.ok()) return r.status();
+  return json::value(std::move(r).value());
+}
+
 constexpr size_t kMaxBatch = 100;
 
 Status CheckBatch(size_t n) {
@@ -461,23 +468,34 @@ Status CheckBatch(size_t n) {
   return Status::Ok();
 }
 
+// The shared tail of the batch methods: size and collection checks, then `one` for every item
+// in one transaction (all or nothing), each result in input order.
+template <typename Items, typename One>
+Result<json::array> Batch(CallContext& c, const std::string& coll, const Items& items, One one) {
+  PS_TRY(CheckBatch(items.size()));
+  PS_TRY(CheckCollection(coll));
+  auto conn = c.db.Acquire();
+  json::array out;
+  PS_TRY(conn->Transaction([&]() -> Status {
+    for (const auto& item : items) {
+      PS_ASSIGN(json::value v, one(*conn, item));
+      out.push_back(std::move(v));
+    }
+    return Status::Ok();
+  }));
+  return out;
+}
+
 Result<CallResult> ContentCreateMany(CallContext& c) {
   PS_TRY(c.caps.Require(caps::kContentWrite));
   PS_ASSIGN(std::string locale, ResolveLocale(c.options.site, std::nullopt));
   PS_TRY(Fence(c.db));
   PS_ASSIGN(std::string coll, params::RequiredString(c.params, "collection"));
   PS_ASSIGN(auto items, params::ObjectArray(c.params, "items"));
-  PS_TRY(CheckBatch(items.size()));
-  PS_TRY(CheckCollection(coll));
-  auto conn = c.db.Acquire();
-  json::array out;
-  PS_TRY(conn->Transaction([&]() -> Status {
-    for (const auto* data : items) {
-      PS_ASSIGN(json::object item, CreateOne(*conn, coll, *data, locale));
-      out.emplace_back(std::move(item));
-    }
-    return Status::Ok();
-  }));
+  PS_ASSIGN(json::array out,
+            Batch(c, coll, items, [&](store::Connection& conn, const json::object* data) {
+              return Wrap(CreateOne(conn, coll, *data, locale));
+            }));
   return Value(std::move(out));
 }
 
@@ -486,17 +504,10 @@ Result<CallResult> ContentUpdateMany(CallContext& c) {
   PS_TRY(Fence(c.db));
   PS_ASSIGN(std::string coll, params::RequiredString(c.params, "collection"));
   PS_ASSIGN(auto items, params::UpdateItems(c.params, "items"));
-  PS_TRY(CheckBatch(items.size()));
-  PS_TRY(CheckCollection(coll));
-  auto conn = c.db.Acquire();
-  json::array out;
-  PS_TRY(conn->Transaction([&]() -> Status {
-    for (const auto& it : items) {
-      PS_ASSIGN(json::object item, UpdateOne(*conn, coll, it.id, *it.data));
-      out.emplace_back(std::move(item));
-    }
-    return Status::Ok();
-  }));
+  PS_ASSIGN(json::array out,
+            Batch(c, coll, items, [&](store::Connection& conn, const params::UpdateItem& it) {
+              return Wrap(UpdateOne(conn, coll, it.id, *it.data));
+            }));
   return Value(std::move(out));
 }
 
@@ -505,18 +516,11 @@ Result<CallResult> ContentDeleteMany(CallContext& c) {
   PS_TRY(Fence(c.db));
   PS_ASSIGN(std::string coll, params::RequiredString(c.params, "collection"));
   PS_ASSIGN(auto ids, params::StringArray(c.params, "ids"));
-  PS_TRY(CheckBatch(ids.size()));
-  PS_TRY(CheckCollection(coll));
-  auto conn = c.db.Acquire();
-  int64_t count = 0;
-  PS_TRY(conn->Transaction([&]() -> Status {
-    for (const auto& id : ids) {
-      PS_ASSIGN(bool deleted, DeleteOne(*conn, coll, id));
-      count += deleted ? 1 : 0;
-    }
-    return Status::Ok();
-  }));
-  return Value(count);
+  PS_ASSIGN(json::array deleted,
+            Batch(c, coll, ids, [&](store::Connection& conn, const std::string& id) {
+              return Wrap(DeleteOne(conn, coll, id));
+            }));
+  return Value(int64_t(std::count(deleted.begin(), deleted.end(), json::value(true))));
 }
 
 }  // namespace
