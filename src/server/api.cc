@@ -528,6 +528,11 @@ json::object Api::PluginJson(const PluginView& v) const {
   o["allowedHosts"] = Strings(v.manifest.allowed_hosts);
   o["state"] = v.state;
   o["enabled"] = v.enabled;
+  if (v.info && v.info->pid > 0) {
+    o["pid"] = int64_t(v.info->pid);
+  } else {
+    o["pid"] = nullptr;
+  }
   runner::Limits l = v.info ? v.info->limits : options_.limits_for(v.id);
   json::object limits;
   limits["wallMs"] = l.wall_ms;

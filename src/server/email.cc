@@ -38,12 +38,11 @@ std::string RfcDate() {
   return buf;
 }
 
-// Lines of the body with CRLF endings and SMTP dot-stuffing.
+// Lines of the body with CRLF endings (libcurl does the SMTP dot-stuffing as it uploads).
 std::string BodyText(const std::string& text) {
   std::string out;
   std::string line;
   auto flush = [&] {
-    if (!line.empty() && line[0] == '.') out += '.';
     out += line;
     out += "\r\n";
     line.clear();

@@ -10,6 +10,7 @@
 #include <boost/beast/http.hpp>
 #include <condition_variable>
 #include <filesystem>
+#include <limits>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -152,6 +153,8 @@ class Session : public std::enable_shared_from_this<Session<Protocol>> {
   void ReadHeader() {
     parser_.emplace();
     parser_->header_limit(kHeaderLimit);
+    // No body cap until the header says which endpoint this is (OnHeader sets it).
+    parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
     stream_.expires_after(srv_->opt.idle_timeout);
     http::async_read_header(
         stream_, buffer_, *parser_,
@@ -160,6 +163,9 @@ class Session : public std::enable_shared_from_this<Session<Protocol>> {
 
   void OnHeader(beast::error_code ec) {
     if (ec) {
+      if (ec == http::error::body_limit) {
+        return WriteError(413, "payload_too_large", "request body is too large");
+      }
       if (ec == http::error::header_limit) {
         return WriteError(400, "bad_request", "request headers are larger than 64 KiB");
       }

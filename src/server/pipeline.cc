@@ -89,10 +89,8 @@ std::vector<Participant> OrderParticipants(std::vector<Participant> ps,
         names += ps[i].plugin;
       }
       warnings->push_back("hook " + ps.front().reg.hook + ": dependency cycle among " + names +
-                          "; they run in priority order");
-      for (size_t i = 0; i < ps.size(); ++i)
-        if (!placed[i]) out.push_back(ps[i]);
-      return out;
+                          "; every plugin runs in priority order");
+      return ps;
     }
     placed[pick] = true;
     done.insert(ps[pick].plugin);

@@ -19,6 +19,7 @@
 #include "common/crypto.h"
 #include "common/encoding.h"
 #include "common/ids.h"
+#include "http/fetcher.h"
 #include "manifest/bundle.h"
 #include "runner/runner.h"
 #include "server/api.h"
@@ -171,8 +172,20 @@ int RunServe(const ServeConfig& cfg, std::ostream& out, std::ostream& err) {
   }
   spdlog::info("database {}", db_url);
 
+  http::FetcherOptions fo;
+  fo.allow_private = cfg.allow_private;
+  auto fetcher = http::Fetcher::Create(fo);
+  if (!fetcher.ok()) {
+    err << "plugin-sandbox serve: allow-private: " << fetcher.status().message() << '\n';
+    return 2;
+  }
+  for (const auto& a : cfg.allow_private) {
+    spdlog::warn("SSRF exception: plugins may reach the private address {}", a);
+  }
+
   auto media = bridge::MakeLocalMediaStorage((fs::path(cfg.data_dir) / "media").string());
   bridge::BridgeOptions bo;
+  bo.http = http::MakeHttpFetcher(*fetcher);
   bo.site.default_locale = cfg.site.locale;
   bo.site.locales = cfg.site_locales;
   bo.media = media;
