@@ -75,6 +75,30 @@ const std::string* SqlText(const store::Value& v) { return std::get_if<std::stri
 
 std::string Now() { return NowIso(); }
 
+void AppendIdPage(const json::object& params, int64_t limit, std::string* sql,
+                  std::vector<store::Value>* args) {
+  if (auto* cur = params.if_contains("cursor"); cur && cur->is_string()) {
+    *sql += " AND id < ?";
+    args->emplace_back(std::string(cur->get_string()));
+  }
+  *sql += " ORDER BY id DESC LIMIT ?";
+  args->emplace_back(limit + 1);
+}
+
+json::object IdPage(const store::Rows& rows, int64_t limit,
+                    const std::function<json::value(size_t row)>& map, const char* cursor_key,
+                    bool with_has_more) {
+  bool has_more = int64_t(rows.size()) > limit;
+  size_t n = std::min<size_t>(rows.size(), size_t(limit));
+  json::array items;
+  for (size_t i = 0; i < n; ++i) items.push_back(map(i));
+  json::object out;
+  if (has_more && n > 0) out[cursor_key] = items.back().get_object().at("id");
+  out["items"] = std::move(items);
+  if (with_has_more) out["hasMore"] = has_more;
+  return out;
+}
+
 std::string LikePrefix(std::string_view prefix) {
   std::string out;
   for (char c : prefix) {

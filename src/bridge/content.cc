@@ -9,29 +9,16 @@
 #include "bridge/methods.h"
 #include "bridge/params.h"
 #include "common/ids.h"
+#include "store/schema_registry.h"
 
 namespace ps::bridge {
 namespace {
 
-// The bridge's 14 system columns (never part of `data`).
-constexpr std::array<std::string_view, 14> kSystem = {"id",
-                                                      "slug",
-                                                      "status",
-                                                      "author_id",
-                                                      "created_at",
-                                                      "updated_at",
-                                                      "published_at",
-                                                      "scheduled_at",
-                                                      "deleted_at",
-                                                      "version",
-                                                      "live_revision_id",
-                                                      "draft_revision_id",
-                                                      "locale",
-                                                      "translation_group"};
-
+// The bridge's 14 system columns are the table's 15 without primary_byline_id, which the bridge
+// maps into `data` (bridge.md §3.3); the repository's update path uses all 15.
 bool IsSystem(std::string_view c, bool with_byline) {
-  if (with_byline && c == "primary_byline_id") return true;
-  return std::find(kSystem.begin(), kSystem.end(), c) != kSystem.end();
+  if (c == "primary_byline_id") return with_byline;
+  return store::IsSystemColumn(c);
 }
 
 const std::regex& IdentRe() {
@@ -381,29 +368,12 @@ Result<CallResult> ContentList(CallContext& c) {
   int64_t limit = params::ListLimit(c.params);
   std::string sql = "SELECT * FROM ec_" + coll + " WHERE deleted_at IS NULL";
   std::vector<store::Value> args;
-  if (auto* cur = c.params.if_contains("cursor"); cur && cur->is_string()) {
-    sql += " AND id < ?";
-    args.emplace_back(std::string(cur->get_string()));
-  }
-  sql += " ORDER BY id DESC LIMIT ?";
-  args.emplace_back(limit + 1);
+  AppendIdPage(c.params, limit, &sql, &args);
   auto conn = c.db.Acquire();
   auto rows = conn->Query(sql, args);
-  json::object out;
-  json::array items;
-  if (!rows.ok()) {
-    out["items"] = std::move(items);
-    out["hasMore"] = false;
-    return Value(std::move(out));
-  }
-  bool has_more = int64_t(rows->size()) > limit;
-  size_t n = std::min<size_t>(rows->size(), size_t(limit));
-  for (size_t i = 0; i < n; ++i) items.emplace_back(MapRow(*rows, i, coll));
-  std::string last = n ? std::string(items.back().get_object().at("id").get_string()) : "";
-  out["items"] = std::move(items);
-  if (has_more) out["cursor"] = last;
-  out["hasMore"] = has_more;
-  return Value(std::move(out));
+  if (!rows.ok()) rows = store::Rows{};  // a missing table lists as empty, as on EmDash
+  return Value(IdPage(
+      *rows, limit, [&](size_t i) { return json::value(MapRow(*rows, i, coll)); }, "cursor", true));
 }
 
 Result<CallResult> ContentCreate(CallContext& c) {

@@ -165,21 +165,11 @@ Result<CallResult> UsersList(CallContext& c) {
     sql += " AND role = ?";
     args.emplace_back(n);
   }
-  if (auto* cur = c.params.if_contains("cursor"); cur && cur->is_string()) {
-    sql += " AND id < ?";
-    args.emplace_back(std::string(cur->get_string()));
-  }
-  sql += " ORDER BY id DESC LIMIT ?";
-  args.emplace_back(limit + 1);
+  AppendIdPage(c.params, limit, &sql, &args);
   auto conn = c.db.Acquire();
   PS_ASSIGN(auto rows, conn->Query(sql, args));
-  json::array items;
-  size_t n = std::min<size_t>(rows.size(), size_t(limit));
-  for (size_t i = 0; i < n; ++i) items.emplace_back(User(rows.rows[i]));
-  json::object out;
-  if (int64_t(rows.size()) > limit) out["nextCursor"] = FromSql(rows.rows[n - 1][0]);
-  out["items"] = std::move(items);
-  return Value(std::move(out));
+  return Value(IdPage(
+      rows, limit, [&](size_t i) { return json::value(User(rows.rows[i])); }, "nextCursor", false));
 }
 
 // ---- email (§3.7) -------------------------------------------------------------------------

@@ -54,24 +54,11 @@ Result<CallResult> MediaList(CallContext& c) {
     sql += " AND mime_type " + std::string(c.db.dialect().LikeCi()) + " ? ESCAPE '\\'";
     args.emplace_back(LikePrefix(m->get_string()));
   }
-  if (auto* cur = c.params.if_contains("cursor"); cur && cur->is_string()) {
-    sql += " AND id < ?";
-    args.emplace_back(std::string(cur->get_string()));
-  }
-  sql += " ORDER BY id DESC LIMIT ?";
-  args.emplace_back(limit + 1);
+  AppendIdPage(c.params, limit, &sql, &args);
   auto conn = c.db.Acquire();
   PS_ASSIGN(auto rows, conn->Query(sql, args));
-  bool has_more = int64_t(rows.size()) > limit;
-  json::array items;
-  size_t n = std::min<size_t>(rows.size(), size_t(limit));
-  for (size_t i = 0; i < n; ++i) items.emplace_back(MapMedia(rows, i));
-  json::object out;
-  std::string last = n ? std::string(items.back().get_object().at("id").get_string()) : "";
-  out["items"] = std::move(items);
-  if (has_more) out["cursor"] = last;
-  out["hasMore"] = has_more;
-  return Value(std::move(out));
+  return Value(IdPage(
+      rows, limit, [&](size_t i) { return json::value(MapMedia(rows, i)); }, "cursor", true));
 }
 
 bool AllowedType(const std::string& t) {

@@ -43,6 +43,16 @@ const std::string* SqlText(const store::Value& v);
 // `now` used by every write (ISO-8601, ms, Z).
 std::string Now();
 
+// The id-descending pages of content/list, media/list and users/list (bridge.md §3.3): AppendIdPage
+// adds `id < cursor` (when `cursor` is a string) and `ORDER BY id DESC LIMIT limit+1`; IdPage maps
+// the first `limit` rows and, when there were more, puts the last item's id under `cursor_key`
+// (and `hasMore` when with_has_more).
+void AppendIdPage(const json::object& params, int64_t limit, std::string* sql,
+                  std::vector<store::Value>* args);
+json::object IdPage(const store::Rows& rows, int64_t limit,
+                    const std::function<json::value(size_t row)>& map, const char* cursor_key,
+                    bool with_has_more);
+
 // The storage/media LIKE prefix pattern with \ % _ escaped, plus a trailing %.
 std::string LikePrefix(std::string_view prefix);
 

@@ -66,6 +66,10 @@ std::string_view RequiredDefault(std::string_view sql_type, const std::string& t
 
 }  // namespace
 
+bool IsSystemColumn(std::string_view column) {
+  return std::find(kSystemColumns.begin(), kSystemColumns.end(), column) != kSystemColumns.end();
+}
+
 bool IsFieldType(const std::string& type) { return !SqlType(type).empty(); }
 
 Status CreateCollection(Database& db, const CollectionSpec& spec) {
@@ -79,7 +83,7 @@ Status CreateCollection(Database& db, const CollectionSpec& spec) {
     if (!std::regex_match(f.slug, ident) || f.slug.size() > 63) {
       return InvalidArgument("field slug \"" + f.slug + "\" must match ^[a-z][a-z0-9_]*$");
     }
-    if (std::find(kSystemColumns.begin(), kSystemColumns.end(), f.slug) != kSystemColumns.end()) {
+    if (IsSystemColumn(f.slug)) {
       return InvalidArgument("field slug \"" + f.slug + "\" is a reserved system column");
     }
     if (std::find(seen.begin(), seen.end(), f.slug) != seen.end()) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/json.h"
@@ -23,6 +24,10 @@ struct CollectionSpec {
   std::vector<FieldSpec> fields;
   std::vector<std::string> supports;  // e.g. {"revisions", "drafts"}
 };
+
+// The 15 system columns of every `ec_<slug>` table (never field slugs). The bridge's item mapping
+// leaves `primary_byline_id` out of this set (bridge.md §3.3); the repository's keeps it.
+bool IsSystemColumn(std::string_view column);
 
 // The field types EmDash knows, and the SQL type each maps to.
 bool IsFieldType(const std::string& type);
