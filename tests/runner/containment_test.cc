@@ -101,6 +101,8 @@ struct Misbehaviour {
   const char* codes[2];  // acceptable error codes
 };
 
+void PrintTo(const Misbehaviour& m, std::ostream* os) { *os << m.name; }
+
 class NeighbourTest : public RunnerTest, public ::testing::WithParamInterface<Misbehaviour> {};
 
 TEST_P(NeighbourTest, NeighbourKeepsAnsweringAndTheCulpritRecovers) {
