@@ -33,30 +33,6 @@ Result<json::value> JsonArg(const std::string& flag, const std::string& text) {
   return v;
 }
 
-Status ApplyLimit(const std::string& spec, runner::Limits* limits) {
-  size_t eq = spec.find('=');
-  std::string key = spec.substr(0, eq);
-  std::string value = eq == std::string::npos ? "" : spec.substr(eq + 1);
-  char* end = nullptr;
-  long long n = std::strtoll(value.c_str(), &end, 10);
-  if (value.empty() || *end != '\0' || n <= 0) {
-    return InvalidArgument("--limit " + spec + ": expected NAME=N with a positive integer N");
-  }
-  if (key == "cpu-ms") {
-    limits->cpu_ms = n;
-  } else if (key == "memory-mb") {
-    limits->memory_mb = n;
-  } else if (key == "subrequests") {
-    limits->subrequests = n;
-  } else if (key == "wall-ms") {
-    limits->wall_ms = n;
-  } else {
-    return InvalidArgument("--limit " + spec +
-                           ": unknown limit; expected cpu-ms, memory-mb, subrequests or wall-ms");
-  }
-  return Status::Ok();
-}
-
 void PrintError(std::ostream& out, const std::string& code, const std::string& message) {
   json::object e;
   e["code"] = code;
@@ -91,7 +67,7 @@ int RunInvoke(const RunOptions& o, std::ostream& out, std::ostream& err) {
   }
   runner::Limits limits;
   for (const auto& l : o.limits) {
-    if (Status st = ApplyLimit(l, &limits); !st.ok()) {
+    if (Status st = runner::ApplyLimit("--limit", l, &limits); !st.ok()) {
       err << "plugin-sandbox run: " << st.message() << '\n';
       return 2;
     }

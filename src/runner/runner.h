@@ -37,6 +37,10 @@ struct Limits {
   int64_t subrequests = 10;
 };
 
+// Applies one limit "NAME=N" (cpu-ms, memory-mb, subrequests, wall-ms; N a positive integer) to
+// `limits`; `where` names the source (a flag, a config key) in the error.
+Status ApplyLimit(const std::string& where, const std::string& spec, Limits* limits);
+
 enum class IsolationMode {
   kPerPlugin,  // one workerd process per plugin: containment (the default)
   kShared,     // every plugin a worker in one process, as EmDash's Node runner: no containment

@@ -160,7 +160,7 @@ class Builder {
       }
       case Kind::kLimits: {
         PS_ASSIGN(auto specs, LimitSpecs(where, v));
-        for (const auto& s : specs) PS_TRY(ApplyLimit(where, s, &c_->limits));
+        for (const auto& s : specs) PS_TRY(runner::ApplyLimit(where, s, &c_->limits));
         return Status::Ok();
       }
       case Kind::kPluginLimits:
@@ -173,7 +173,7 @@ class Builder {
   void Finish() {
     for (auto& [id, over] : plugin_specs_) {
       runner::Limits l = c_->limits;
-      for (const auto& [where, spec] : over) (void)ApplyLimit(where, spec, &l);
+      for (const auto& [where, spec] : over) (void)runner::ApplyLimit(where, spec, &l);
       c_->plugin_limits[id] = l;
     }
   }
@@ -260,7 +260,7 @@ class Builder {
                              ": expected PLUGIN-ID:NAME=N, e.g. hello:cpu-ms=100");
     }
     runner::Limits probe;
-    PS_TRY(ApplyLimit(where, spec.substr(colon + 1), &probe));
+    PS_TRY(runner::ApplyLimit(where, spec.substr(colon + 1), &probe));
     plugin_specs_[spec.substr(0, colon)].emplace_back(where, spec.substr(colon + 1));
     return Status::Ok();
   }
@@ -297,31 +297,6 @@ const std::vector<std::string>& OptionNames() {
     return out;
   }();
   return kNames;
-}
-
-Status ApplyLimit(const std::string& where, const std::string& spec, runner::Limits* limits) {
-  size_t eq = spec.find('=');
-  std::string key = spec.substr(0, eq);
-  std::string value = eq == std::string::npos ? "" : spec.substr(eq + 1);
-  char* end = nullptr;
-  long long n = std::strtoll(value.c_str(), &end, 10);
-  if (value.empty() || *end != '\0' || n <= 0) {
-    return InvalidArgument(where + ": " + Quote(spec) +
-                           ": expected NAME=N with a positive integer N");
-  }
-  if (key == "cpu-ms") {
-    limits->cpu_ms = n;
-  } else if (key == "memory-mb") {
-    limits->memory_mb = n;
-  } else if (key == "subrequests") {
-    limits->subrequests = n;
-  } else if (key == "wall-ms") {
-    limits->wall_ms = n;
-  } else {
-    return InvalidArgument(where + ": " + Quote(spec) +
-                           ": unknown limit; expected cpu-ms, memory-mb, subrequests or wall-ms");
-  }
-  return Status::Ok();
 }
 
 std::string DatabaseUrl(const ServeConfig& c) {

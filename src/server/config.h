@@ -71,10 +71,6 @@ Result<ServeConfig> ResolveServeConfig(const FlagValues& flags, const EnvLookup&
 // The database URL to open: the configured one, or sqlite:<data>/site.db.
 std::string DatabaseUrl(const ServeConfig& c);
 
-// Applies one limit "NAME=N" (cpu-ms, memory-mb, subrequests, wall-ms) to `limits`; `where`
-// names the source in the error.
-Status ApplyLimit(const std::string& where, const std::string& spec, runner::Limits* limits);
-
 // The names of every option, for --help and for checking config files.
 const std::vector<std::string>& OptionNames();
 

@@ -127,7 +127,7 @@ TEST(RunCommand, BadArgumentsAndBundlesExit2WithAReason) {
   Outcome limit =
       Exec({"run", kAuditLog, "--data", dir.str(), "--route", "recent", "--limit", "cpu=5"});
   EXPECT_EQ(limit.code, 2);
-  EXPECT_NE(limit.err.find("--limit cpu=5: unknown limit"), std::string::npos) << limit.err;
+  EXPECT_NE(limit.err.find("--limit: \"cpu=5\": unknown limit"), std::string::npos) << limit.err;
   WriteFile(dir / "broken" / "manifest.json", R"({"id":"Bad Id","version":""})");
   WriteFile(dir / "broken" / "backend.js", "export default {};\n");
   Outcome broken = Exec({"run", (dir / "broken").string(), "--data", dir.str(), "--route", "r"});
