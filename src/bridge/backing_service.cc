@@ -31,18 +31,20 @@ class Session;
 }  // namespace
 
 struct BackingService::Impl {
-  Impl(Bridge& b, InvocationLookup l, BackingServiceOptions o)
-      : bridge(b), lookup(std::move(l)), pool(size_t(std::max(1, o.worker_threads))) {
+  Impl(Bridge& b, InvocationLookup l, BackingServiceOptions o) : bridge(b), lookup(std::move(l)) {
     guard.emplace(asio::make_work_guard(ioc));
-    io_thread = std::thread([this] { ioc.run(); });
+    // One I/O thread plus the workers, all running the same io_context: a session's read, bridge
+    // work and write run on its strand in one go, with no hand-off between threads per call.
+    for (int i = 0; i < 1 + std::max(1, o.worker_threads); ++i) {
+      threads.emplace_back([this] { ioc.run(); });
+    }
   }
 
   Bridge& bridge;
   InvocationLookup lookup;
   asio::io_context ioc;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> guard;
-  asio::thread_pool pool;
-  std::thread io_thread;
+  std::vector<std::thread> threads;
   std::atomic<uint64_t> calls{0};
   std::atomic<bool> stopped{false};
 
@@ -95,13 +97,11 @@ class Session : public std::enable_shared_from_this<Session> {
       return;
     }
     if (ec) return;  // closed, or a malformed request: drop the connection
-    auto req = std::make_shared<http::request<http::string_body>>(parser_->release());
-    bool keep_alive = req->keep_alive();
-    asio::post(impl_.pool, [self = shared_from_this(), req, keep_alive] {
-      Reply reply = self->impl_.Serve(self->binding_, *req);
-      asio::post(self->socket_.get_executor(),
-                 [self, reply = std::move(reply), keep_alive] { self->Write(reply, keep_alive); });
-    });
+    http::request<http::string_body> req = parser_->release();
+    bool keep_alive = req.keep_alive();
+    // On this session's strand, on one of the service's threads: the bridge work may block
+    // (SQLite, outbound HTTP) only this session, while the other threads serve the rest.
+    Write(impl_.Serve(binding_, req), keep_alive);
   }
 
   void Write(const Reply& reply, bool keep_alive) {
@@ -240,10 +240,12 @@ void BackingService::Stop() {
     for (auto& [p, l] : impl_->listeners) paths.push_back(p);
   }
   for (auto& p : paths) Close(p);
-  impl_->pool.join();
+  // The closes run first (posted before the stop); a handler already running (bridge work in
+  // flight) finishes before its thread returns from run().
   impl_->guard.reset();
-  impl_->ioc.stop();
-  if (impl_->io_thread.joinable()) impl_->io_thread.join();
+  asio::post(impl_->ioc, [this] { impl_->ioc.stop(); });
+  for (auto& t : impl_->threads)
+    if (t.joinable()) t.join();
 }
 
 uint64_t BackingService::calls_served() const { return impl_->calls.load(); }

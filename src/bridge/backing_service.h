@@ -6,8 +6,10 @@
 // invocation of that plugin (header x-ps-invocation); calls outside an invocation are refused, so
 // per-invocation limits cannot be dodged by work left running after a hook returns.
 //
-// Threads: one I/O thread runs Asio (accept, parse, write; keep-alive, many connections); bridge
-// work (SQLite, outbound HTTP) runs on a worker pool, never on the I/O thread.
+// Threads: 1 + worker_threads threads run one Asio io_context (keep-alive, many connections).
+// Each connection is a strand: its request is parsed, served (SQLite, outbound HTTP) and answered
+// on whichever of those threads picked it up, without a hand-off per call; a call that blocks
+// holds only its own connection, and the other threads serve the rest.
 // Wire: bridge.md §2.2 (401 texts, 413 over the body cap, 400 for bad JSON, envelopes of §2.3).
 // May call: bridge/. Called by: runner/.
 #pragma once
@@ -26,7 +28,7 @@ using InvocationLookup = std::function<std::shared_ptr<Invocation>(
     const std::string& plugin_id, const std::string& version, const std::string& invocation_id)>;
 
 struct BackingServiceOptions {
-  int worker_threads = 4;
+  int worker_threads = 4;  // besides the first thread: how many calls may block at once
 };
 
 class BackingService {

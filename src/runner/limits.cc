@@ -1,20 +1,35 @@
 #include "runner/limits.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 
 namespace ps::runner {
 
 std::optional<uint64_t> MainThreadCpuNs(pid_t pid) {
+  int fd = OpenMainThreadCpu(pid);
+  if (fd < 0) return std::nullopt;
+  auto ns = MainThreadCpuNsAt(fd);
+  ::close(fd);
+  return ns;
+}
+
+int OpenMainThreadCpu(pid_t pid) {
   std::string path = "/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/schedstat";
-  FILE* f = std::fopen(path.c_str(), "r");
-  if (!f) return std::nullopt;
-  unsigned long long ns = 0;
-  int n = std::fscanf(f, "%llu", &ns);
-  std::fclose(f);
-  if (n != 1) return std::nullopt;
+  return ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+}
+
+std::optional<uint64_t> MainThreadCpuNsAt(int fd) {
+  char buf[96];
+  ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
+  if (n <= 0) return std::nullopt;
+  buf[n] = '\0';
+  char* end = nullptr;
+  unsigned long long ns = std::strtoull(buf, &end, 10);
+  if (end == buf) return std::nullopt;
   return uint64_t(ns);
 }
 

@@ -11,6 +11,7 @@ const BRIDGE_TOKEN = __PS_BRIDGE_TOKEN__;
 const INVOKE_AUTH = "Bearer " + __PS_INVOKE_TOKEN__;
 
 const INVOCATION_HEADER = "x-ps-invocation";
+const INPUT_HEADER = "x-ps-input";
 const NULL_BODY_STATUSES = new Set([101, 204, 205, 304]);
 
 // ---- the plugin's hooks and routes --------------------------------------------------------
@@ -143,6 +144,7 @@ class Invocation {
   // Waits for bridge calls the handler started but did not await (ctx.log without await, say),
   // so none of them outlives the invocation that made it.
   async settle() {
+    if (this.pending.size === 0) return;
     for (let round = 0; round < 100 && this.pending.size > 0; round++) {
       await Promise.allSettled([...this.pending]);
     }
@@ -351,7 +353,11 @@ function errorResponse(err, fallback) {
   return json(body, 500);
 }
 
+// The invocation's input: the host sends a small one in the x-ps-input header (reading a request
+// body costs workerd more than the rest of a small hook), anything else as the body.
 async function readJson(request) {
+  const inline = request.headers.get(INPUT_HEADER);
+  if (inline !== null) return JSON.parse(inline);
   const text = await request.text();
   if (!text) return {};
   return JSON.parse(text);
@@ -394,20 +400,31 @@ async function runRoute(name, request, inv) {
   return json(result === undefined ? null : result);
 }
 
+// The path of the host's request URL (http://plugin/<path>), without building a URL object.
+function pathOf(url) {
+  const slash = url.indexOf("/", url.indexOf("//") + 2);
+  if (slash < 0) return "/";
+  const end = url.search(/[?#]/);
+  return end < 0 ? url.slice(slash) : url.slice(slash, end);
+}
+
+function decodeName(s) {
+  return s.includes("%") ? decodeURIComponent(s) : s;
+}
+
 export default {
   async fetch(request, env) {
     if (!authorized(request.headers.get("authorization"))) {
       return new Response("Unauthorized", { status: 401 });
     }
-    const url = new URL(request.url);
-    const path = url.pathname;
+    const path = pathOf(request.url);
     if (path === "/__ready") return json(describe());
     const inv = new Invocation(env, request.headers.get(INVOCATION_HEADER) ?? "");
     if (request.method === "POST" && path.startsWith("/hook/")) {
-      return runHook(decodeURIComponent(path.slice(6)), request, inv);
+      return runHook(decodeName(path.slice(6)), request, inv);
     }
     if (request.method === "POST" && path.startsWith("/route/")) {
-      return runRoute(decodeURIComponent(path.slice(7)), request, inv);
+      return runRoute(decodeName(path.slice(7)), request, inv);
     }
     return new Response("Not found", { status: 404 });
   },
