@@ -228,12 +228,21 @@ PipelineOutcome Pipeline::Run(const std::string& hook, const json::object& event
   return RunParallel(hook, event, ps);
 }
 
+Pipeline::Strand& Pipeline::StrandFor(const std::string& plugin) {
+  std::lock_guard<std::mutex> lock(strands_mu_);
+  auto it = strands_.find(plugin);
+  if (it == strands_.end()) {
+    it = strands_.emplace(plugin, boost::asio::make_strand(background_.get_executor())).first;
+  }
+  return it->second;
+}
+
 void Pipeline::Fire(const std::string& hook, const json::object& event) {
   auto ps = Participants(hook);
   if (ps.empty()) return;
   auto ev = std::make_shared<json::value>(event);
   for (const auto& p : ps) {
-    boost::asio::post(background_, [this, ev, p, hook] {
+    boost::asio::post(StrandFor(p.plugin), [this, ev, p, hook] {
       HookResult r = InvokeOne(p, hook, *ev);
       (void)r;  // the invocation's log line and metrics are written by the registry
     });

@@ -19,8 +19,11 @@
 // May call: server/plugins.h, common/. Called by: server/ (site, api, email).
 #pragma once
 
+#include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <functional>
+#include <map>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -71,7 +74,9 @@ class Pipeline {
   // returns when every invocation has ended.
   PipelineOutcome Run(const std::string& hook, const json::object& event);
 
-  // Runs an after-hook in the background: returns at once; failures are logged.
+  // Runs an after-hook in the background: returns at once; failures are logged. One plugin's
+  // background hooks run one at a time, in the order they were fired (an audit log sees a
+  // create before the update that follows it); different plugins run in parallel.
   void Fire(const std::string& hook, const json::object& event);
 
   // Whether any plugin registered `hook` (lets callers skip building events).
@@ -85,8 +90,13 @@ class Pipeline {
   PipelineOutcome RunParallel(const std::string& hook, const json::object& event,
                               const std::vector<Participant>& ps);
 
+  using Strand = boost::asio::strand<boost::asio::thread_pool::executor_type>;
+  Strand& StrandFor(const std::string& plugin);
+
   PluginRegistry& registry_;
   boost::asio::thread_pool& background_;
+  std::mutex strands_mu_;
+  std::map<std::string, Strand> strands_;  // one per plugin id, for Fire()
 };
 
 }  // namespace ps::server

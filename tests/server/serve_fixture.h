@@ -94,10 +94,27 @@ class Serve {
   explicit Serve(fs::path data) : data_(std::move(data)) {}
   ~Serve() {
     if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      int st;
-      ::waitpid(pid_, &st, 0);
+      // A clean stop, so that sanitizer builds check the whole run (leaks included).
+      if (Stop(SIGTERM) != 0 && pid_ > 0) {
+        ::kill(pid_, SIGKILL);
+        int st;
+        ::waitpid(pid_, &st, 0);
+      }
     }
+    CheckSanitizerReports();
+  }
+
+  // Fails the test when a sanitizer reported anything in any run of this process.
+  void CheckSanitizerReports() {
+    for (const auto& path : err_paths_) {
+      std::string log = ReadFile(path);
+      if (log.find("ERROR: AddressSanitizer") != std::string::npos ||
+          log.find("ERROR: LeakSanitizer") != std::string::npos ||
+          log.find("runtime error:") != std::string::npos) {
+        ADD_FAILURE() << "sanitizer report from serve (" << path << "):\n" << log;
+      }
+    }
+    err_paths_.clear();
   }
 
   std::vector<std::string> args;           // after `serve`
@@ -133,6 +150,7 @@ class Serve {
 
     out_path_ = (data_.parent_path() / ("serve-" + std::to_string(++starts_) + ".out")).string();
     err_path_ = (data_.parent_path() / ("serve-" + std::to_string(starts_) + ".err")).string();
+    err_paths_.push_back(err_path_);
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
@@ -270,6 +288,7 @@ class Serve {
   int exit_code_ = -1;
   int starts_ = 0;
   std::string out_path_, err_path_;
+  std::vector<std::string> err_paths_;
   std::string address_;
   std::string token_;
 };
