@@ -316,5 +316,45 @@ TEST(InvokeTokenTest, InvokeTokenIsNotABridgeToken) {
   ExpectRefused(a, a.InvokeToken("p1", "1.0.0"));
 }
 
+// A verified token is remembered (token.h): the second verification answers the same grant, and
+// a forged MAC on a remembered payload is still refused, every time.
+TEST(TokenTest, RememberedTokenStillNeedsItsExactMac) {
+  TokenAuthority a(kKey);
+  std::string token = a.IssueBridgeToken(SampleGrant());
+  for (int i = 0; i < 3; ++i) {
+    auto r = a.VerifyBridgeToken(token);
+    ASSERT_TRUE(r.ok()) << r.status().message();
+    EXPECT_EQ(*r, SampleGrant());
+    std::string mac = MacPart(token);
+    mac[0] = mac[0] == 'A' ? 'B' : 'A';
+    ExpectRefused(a, PayloadPart(token) + "." + mac);
+    ExpectRefused(a, PayloadPart(token) + "." +
+                         MacPart(Sign(Base64UrlDecode(PayloadPart(token)).value_or(""),
+                                      std::string(64, 'b'))));
+    ExpectRefused(a, PayloadPart(token) + ".");
+  }
+  // Another key never shares what this one remembered.
+  TokenAuthority b(std::string(64, 'b'));
+  ExpectRefused(b, token);
+}
+
+// Many grants (more than are remembered at once) all keep verifying.
+TEST(TokenTest, ManyGrantsKeepVerifying) {
+  TokenAuthority a(kKey);
+  std::vector<std::string> tokens;
+  for (int i = 0; i < 600; ++i) {
+    Grant g = SampleGrant();
+    g.plugin_id = "p" + std::to_string(i);
+    tokens.push_back(a.IssueBridgeToken(g));
+  }
+  for (int round = 0; round < 2; ++round) {
+    for (size_t i = 0; i < tokens.size(); ++i) {
+      auto r = a.VerifyBridgeToken(tokens[i]);
+      ASSERT_TRUE(r.ok()) << i;
+      EXPECT_EQ(r->plugin_id, "p" + std::to_string(i));
+    }
+  }
+}
+
 }  // namespace
 }  // namespace ps::bridge

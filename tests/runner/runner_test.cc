@@ -237,5 +237,24 @@ export default { routes: { send: async (_r, ctx) => {
   EXPECT_EQ(seen, std::vector<std::string>{"mailer:Hi"});
 }
 
+// A hook's input reaches the plugin unchanged whichever way it travels: small printable ASCII in
+// the x-ps-input header, anything else (non-ASCII, control characters, over 4 KiB) as the body.
+TEST_F(RunnerTest, HookInputArrivesIntactInTheHeaderAndInTheBody) {
+  auto h = Load(R"({"id":"mirror","version":"1","capabilities":["content:write"],
+                   "hooks":["content:beforeSave"]})",
+                "export default { hooks: { 'content:beforeSave': async (e) => e } };");
+  // JSON string bodies (escapes are JSON's).
+  std::vector<std::string> titles = {R"(plain ascii with \"quotes\" and \\ backslash)",
+                                     R"(caf\u00e9 \u2603 \ud83d\ude00)", R"(tab\tnew\nline\u0001)",
+                                     R"(del\u007f)", std::string(5000, 'x')};
+  for (const auto& t : titles) {
+    auto event = ParseJson(R"({"content":{"title":")" + t + R"("},"collection":"posts"})");
+    ASSERT_TRUE(event.ok()) << t;
+    auto r = runner_->InvokeHook(h, "content:beforeSave", *event);
+    ASSERT_TRUE(r.ok()) << r.status().message();
+    EXPECT_EQ(Stringify(*r), Stringify(*event)) << t.substr(0, 40);
+  }
+}
+
 }  // namespace
 }  // namespace ps::testing
