@@ -1,0 +1,69 @@
+#include "serve_process.h"
+
+#include <sys/wait.h>
+
+#include <filesystem>
+#include <thread>
+
+namespace ps::bench {
+
+namespace fs = std::filesystem;
+
+ServeProcess::ServeProcess(const std::string& binary, const std::string& launcher,
+                           const std::string& dir, const std::string& plugins_dir)
+    : dir_(dir) {
+  std::error_code ec;
+  fs::create_directories(dir + "/data", ec);
+  socket_ = dir + "/serve.sock";
+  std::string address_file = dir + "/data/address";
+  fs::remove(address_file, ec);
+  SpawnSpec spec;
+  spec.launcher = launcher;
+  spec.argv = {binary,        "serve",     "--listen",  "unix:" + socket_, "--data",
+               dir + "/data", "--plugins", plugins_dir, "--log-level",     "warn"};
+  spec.cwd = dir;
+  spec.output_file = dir + "/serve.log";
+  pid_ = SpawnChild(spec);
+  if (pid_ <= 0) {
+    error_ = "cannot start " + binary;
+    return;
+  }
+  auto deadline = Clock::now() + std::chrono::seconds(60);
+  bool up = false;
+  for (int i = 0; i < 100000 && Clock::now() < deadline; ++i) {
+    int st = 0;
+    if (::waitpid(pid_, &st, WNOHANG) == pid_) {
+      UnregisterChild(pid_);
+      pid_ = -1;
+      error_ = "serve exited at start: " + log();
+      return;
+    }
+    if (fs::exists(address_file, ec)) {
+      up = true;
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));  // polling for the address file
+  }
+  if (!up) {
+    error_ = "serve did not write its address in time: " + log();
+    return;
+  }
+  token_ = ReadFileText(dir + "/data/admin-token");
+  while (!token_.empty() && (token_.back() == '\n' || token_.back() == '\r')) token_.pop_back();
+  UnixHttpClient client(socket_, {});
+  std::string body;
+  for (int i = 0; i < 10000 && Clock::now() < deadline; ++i) {
+    if (client.Post("http://localhost/healthz", nullptr, &body, 1000) == 200) {
+      ok_ = true;
+      return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));  // polling for health
+  }
+  error_ = "serve did not become healthy: " + body + "\n" + log();
+}
+
+ServeProcess::~ServeProcess() { StopChild(pid_, std::chrono::milliseconds(10000)); }
+
+std::string ServeProcess::log() const { return ReadFileText(dir_ + "/serve.log"); }
+
+}  // namespace ps::bench
