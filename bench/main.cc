@@ -7,6 +7,7 @@
 // be), so a busy machine slows both sides. With --runs N the whole suite runs N times and the
 // table shows the median of each figure (and of each ratio) over the runs.
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -566,6 +567,7 @@ void ScenarioThroughput(Env& env) {
   env.Progress("throughput (1, 4, 16 callers over 1 and 4 plugins)");
   json::value event = HookEvent();
   int round = 0;
+  int failures_total = 0;
   for (int plugins : {1, 4}) {
     for (int callers : {1, 4, 16}) {
       std::vector<std::unique_ptr<UnixHttpClient>> clients;
@@ -598,12 +600,30 @@ void ScenarioThroughput(Env& env) {
       env.r[k + ".raw.calls_per_s"] = raw.calls_per_s;
       env.r[k + ".raw.p99_us"] = raw.p99_us;
       if (raw.calls_per_s > 0) env.r[k + ".ratio"] = ours.calls_per_s / raw.calls_per_s;
+      failures_total += ours.failures;
       if (ours.failures + raw.failures > 0) {
         env.Error(k + ": " + std::to_string(ours.failures) + " failed calls (ours), " +
                   std::to_string(raw.failures) + " (raw)");
       }
     }
   }
+  // Resident memory after every scenario so far (the same calls on both sides), against the
+  // runner's RSS watchdog: its size at readiness + memory limit + headroom.
+  if (auto info = env.runner->Info(env.echo[0].id)) {
+    env.r["memory.rss_after_load.ours.mib"] = MiB(info->rss_bytes);
+    env.r["memory.rss_after_load.restarts"] = double(info->restarts);
+  }
+  env.r["memory.rss_after_load.raw.mib"] =
+      MiB(runner::ResidentBytes(env.raw[0]->pid()).value_or(0));
+  env.r["throughput.failed_calls"] = failures_total;
+}
+
+// CPU time of every child process reaped so far, in microseconds.
+double ChildrenCpuUs() {
+  struct rusage ru = {};
+  getrusage(RUSAGE_CHILDREN, &ru);
+  auto us = [](const timeval& t) { return double(t.tv_sec) * 1e6 + double(t.tv_usec); };
+  return us(ru.ru_utime) + us(ru.ru_stime);
 }
 
 // ---- scenario: containment --------------------------------------------------------------------
@@ -626,17 +646,12 @@ pid_t WaitReadyProcess(runner::Runner& r, const std::string& id, pid_t not_pid,
 void ScenarioContainment(Env& env) {
   env.Progress("containment (neighbour under spin, leak, reinstall; time to kill a loop)");
   json::value event = HookEvent();
-  // A fresh neighbour: echo-0 has served every earlier scenario, and its resident memory by now
-  // can trip the runner's RSS watchdog by itself (docs/performance.md), which is not the point
-  // here.
+  // The neighbour is a fresh process for every disturbance: an honest plugin's resident memory
+  // grows under sustained calls until the runner's RSS watchdog kills it (docs/performance.md),
+  // which is measured elsewhere and is not what this scenario is about.
   const auto* neighbour_b = env.EchoBundle("neighbour");
-  auto fresh = neighbour_b ? env.runner->Load(*neighbour_b)
-                           : Result<runner::PluginHandle>(Internal("no bundle"));
-  if (!fresh.ok()) {
-    env.Error("containment: cannot load the neighbour: " + fresh.status().message());
-    return;
-  }
-  const runner::PluginHandle neighbour = *fresh;
+  if (!neighbour_b) return;
+  runner::PluginHandle neighbour;
   const auto* spin_b = env.Bundle("spinner", kSpinManifest, kSpinSource);
   const auto* leak_b = env.Bundle("leaker", kLeakManifest, kLeakSource);
   const auto* churn_b = env.Bundle("churn", kChurnManifest, kChurnSource);
@@ -731,11 +746,31 @@ void ScenarioContainment(Env& env) {
            reinstall_ms.Add(MicrosSince(t0) / 1000);
          }
        }},
+      // The floor of a reinstall: a raw workerd started, waited for and killed in a loop, with no
+      // runner involved (this thread kills each one before it ends, so the parent-death signal
+      // tied to it never fires early).
+      {"raw_restart",
+       [&](const std::atomic<bool>& stop) {
+         for (int i = 0; i < 10000 && !stop; ++i) {
+           auto w = env.StartRaw();
+           if (!w || !w->WaitReady(Clock::now() + std::chrono::seconds(10))) break;
+         }
+       }},
   };
   for (auto& c : culprits) {
+    auto fresh = env.runner->Load(*neighbour_b);
+    if (!fresh.ok()) {
+      env.Error("containment: cannot load the neighbour: " + fresh.status().message());
+      break;
+    }
+    neighbour = *fresh;
     Stats base, during;
     measure(&base);
     std::atomic<bool> stop{false};
+    // What the culprit's processes burn: every one that ends is reaped by this process, so
+    // RUSAGE_CHILDREN gains its CPU time.
+    double children0 = ChildrenCpuUs();
+    auto phase0 = Clock::now();
     std::thread t([&] { c.loop(stop); });
     // Let the culprit get going before measuring.
     std::this_thread::sleep_for(std::chrono::milliseconds(env.opt.smoke ? 20 : 200));
@@ -743,6 +778,7 @@ void ScenarioContainment(Env& env) {
     stop = true;
     t.join();
     std::string k = "containment." + c.name;
+    env.r[k + ".culprit_cores"] = (ChildrenCpuUs() - children0) / MicrosSince(phase0);
     env.r[k + ".base_median_us"] = base.median();
     env.r[k + ".base_p99_us"] = base.p99();
     env.r[k + ".median_us"] = during.median();
@@ -778,7 +814,8 @@ void ScenarioContainment(Env& env) {
   if (reinstall_failures) {
     env.Error("containment: " + std::to_string(reinstall_failures) + " reinstalls failed");
   }
-  for (const auto& h : {*spinner, *leaker, neighbour}) (void)env.runner->Terminate(h);
+  for (const auto& h : {*spinner, *leaker}) (void)env.runner->Terminate(h);
+  if (auto cur = env.runner->Current("neighbour")) (void)env.runner->Terminate(*cur);
   if (auto cur = env.runner->Current("churn")) (void)env.runner->Terminate(*cur);
 }
 
@@ -980,12 +1017,18 @@ std::string Table(const Results& r, int runs) {
       Get(r, "memory.raw_10_avg.mib"), "");
   row("memory PSS per additional plugin (MiB)", Get(r, "memory.per_additional_plugin.mib"),
       Get(r, "memory.raw_per_additional.mib"), "");
-  for (const char* c : {"spin", "leak", "reinstall"}) {
+  row("RSS of echo-0 / raw-0 after the runs above (MiB)", Get(r, "memory.rss_after_load.ours.mib"),
+      Get(r, "memory.rss_after_load.raw.mib"), "");
+  row("echo-0 restarts so far (RSS watchdog kills)", Get(r, "memory.rss_after_load.restarts", 0),
+      "", "");
+  for (const char* c : {"spin", "leak", "reinstall", "raw_restart"}) {
     std::string k = std::string("containment.") + c;
     row(std::string("neighbour during ") + c + ": median (us)", Get(r, k + ".median_us"),
         Get(r, k + ".base_median_us") + " base", Get(r, k + ".median_ratio", 2));
     row(std::string("neighbour during ") + c + ": p99 (us)", Get(r, k + ".p99_us"),
         Get(r, k + ".base_p99_us") + " base", Get(r, k + ".p99_ratio", 2));
+    row(std::string("  CPU the ") + c + " culprit's processes burned (cores)",
+        Get(r, k + ".culprit_cores", 2), "", "");
   }
   row("runaway loop: invoke to cpu_limit_exceeded (ms)", Get(r, "containment.kill.median_ms"),
       Get(r, "containment.kill.budget_ms", 0) + " budget", "");
