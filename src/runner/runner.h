@@ -57,7 +57,10 @@ struct RunnerOptions {
   std::vector<std::string> env_passthrough;
   std::chrono::milliseconds watchdog_interval{2};
   // Resident memory allowed above the process's size when it became ready, beyond the heap limit.
-  int64_t rss_headroom_mb = 96;
+  // workerd's own resident memory grows with requests served and levels off around 250 MiB above
+  // its start (measured: docs/performance.md), which a runaway ArrayBuffer passes in moments; a
+  // smaller headroom killed honest plugins under sustained load.
+  int64_t rss_headroom_mb = 320;
   workerd::SupervisorOptions supervision;  // launcher/workerd paths are filled in by the runner
 };
 
