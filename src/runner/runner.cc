@@ -356,10 +356,16 @@ struct Runner::Impl {
 
   // Waits for p's first readiness, or its process's first exit (a plugin that cannot start).
   Status WaitFirstReady(const std::shared_ptr<Plugin>& p) {
+    auto deadline = Clock::now() + opt.supervision.ready_timeout + std::chrono::seconds(2);
     std::unique_lock<std::mutex> lock(p->mu);
-    p->cv.wait_until(lock, Clock::now() + opt.supervision.ready_timeout + std::chrono::seconds(2),
-                     [&] { return p->ready_generation > 0 || p->first_exit; });
-    if (p->ready_generation > 0) return Status::Ok();
+    p->cv.wait_until(lock, deadline, [&] { return p->ready_generation > 0 || p->first_exit; });
+    if (p->ready_generation > 0) {
+      lock.unlock();
+      // on_ready runs just before the supervisor publishes "ready": wait for that too, so the
+      // plugin reads as ready the moment Load returns.
+      supervisor->WaitReady(p->proc, deadline);
+      return Status::Ok();
+    }
     std::string detail =
         p->first_exit_output.empty() ? "it did not become ready in time" : p->first_exit_output;
     while (!detail.empty() && detail.back() == '\n') detail.pop_back();
