@@ -217,6 +217,13 @@ bool Indexed(const std::vector<std::string>& fields, const std::string& f) {
   return std::find(fields.begin(), fields.end(), f) != fields.end();
 }
 
+// `<text extract> <rhs>`, limited to JSON strings where the backend's extract is untyped.
+std::string TextPredicate(const store::Dialect& d, const std::string& f, const std::string& rhs) {
+  std::string guard = d.JsonStringGuard(f);
+  std::string p = d.JsonText(f) + " " + rhs;
+  return guard.empty() ? p : "(" + p + " AND " + guard + ")";
+}
+
 // Appends one comparison, choosing the numeric extract iff the bound value is a number.
 void Compare(const store::Dialect& d, const std::string& f, const char* op, const json::value& v,
              std::vector<std::string>& frags, std::vector<store::Value>& args) {
@@ -224,8 +231,52 @@ void Compare(const store::Dialect& d, const std::string& f, const char* op, cons
     frags.push_back(d.JsonText(f) + " " + op + " NULL");
     return;
   }
-  frags.push_back((IsNumber(v) ? d.JsonNumeric(f) : d.JsonText(f)) + " " + op + " ?");
-  args.push_back(ToSql(v));
+  if (IsNumber(v)) {
+    frags.push_back(d.JsonNumeric(f) + " " + op + " ?");
+    args.push_back(ToSql(v));
+  } else if (v.is_bool()) {
+    frags.push_back(d.JsonBoolExpr(f) + " " + op + " ?");
+    args.push_back(d.JsonBool(v.get_bool()));
+  } else {
+    frags.push_back(TextPredicate(d, f, std::string(op) + " ?"));
+    args.push_back(ToSql(v));
+  }
+}
+
+// `in` with a list that is not all numbers. SQLite: one IN over the text extract, whose typed
+// comparison matches numbers to numbers and strings to strings (bridge.md §5.3). A backend with
+// an untyped extract gets the same result from one IN per JSON type.
+std::string InList(const store::Dialect& d, const std::string& f, const json::array& in,
+                   std::vector<store::Value>* args) {
+  auto placeholders = [](size_t n) {
+    std::string list;
+    for (size_t i = 0; i < n; ++i) list += i ? ", ?" : "?";
+    return list;
+  };
+  if (d.JsonStringGuard(f).empty()) {
+    for (const auto& e : in) args->push_back(e.is_bool() ? d.JsonBool(e.get_bool()) : ToSql(e));
+    return d.JsonText(f) + " IN (" + placeholders(in.size()) + ")";
+  }
+  std::vector<store::Value> nums, strs, bools;
+  for (const auto& e : in) {
+    if (IsNumber(e))
+      nums.push_back(ToSql(e));
+    else if (e.is_bool())
+      bools.push_back(d.JsonBool(e.get_bool()));
+    else if (!e.is_null())
+      strs.push_back(ToSql(e));  // null never equals anything
+  }
+  std::vector<std::string> parts;
+  if (!nums.empty()) parts.push_back(d.JsonNumeric(f) + " IN (" + placeholders(nums.size()) + ")");
+  if (!strs.empty()) parts.push_back(TextPredicate(d, f, "IN (" + placeholders(strs.size()) + ")"));
+  if (!bools.empty())
+    parts.push_back(d.JsonBoolExpr(f) + " IN (" + placeholders(bools.size()) + ")");
+  for (auto* group : {&nums, &strs, &bools})
+    args->insert(args->end(), group->begin(), group->end());
+  if (parts.empty()) return "1 = 0";  // `IN ()` matches nothing (and is not valid everywhere)
+  std::string out;
+  for (const auto& p : parts) out += (out.empty() ? "(" : " OR ") + p;
+  return out + ")";
 }
 
 Status BuildWhere(const store::Dialect& d, const json::object& where, std::string* sql,
@@ -241,22 +292,26 @@ Status BuildWhere(const store::Dialect& d, const json::object& where, std::strin
       frags.push_back(d.JsonNumeric(f) + " = ?");
       args->push_back(ToSql(v));
     } else if (v.is_string()) {
-      frags.push_back(d.JsonText(f) + " = ?");
+      frags.push_back(TextPredicate(d, f, "= ?"));
       args->push_back(std::string(v.get_string()));
     } else if (v.is_bool()) {
-      frags.push_back(d.JsonText(f) + " = ?");
-      args->push_back(int64_t(v.get_bool() ? 1 : 0));
+      frags.push_back(d.JsonBoolExpr(f) + " = ?");
+      args->push_back(d.JsonBool(v.get_bool()));
     } else if (v.is_object() && v.get_object().if_contains("in") &&
                v.get_object().at("in").is_array()) {
       const auto& in = v.get_object().at("in").get_array();
       bool numeric = !in.empty();
       for (const auto& e : in) numeric &= IsNumber(e);
-      std::string list;
-      for (const auto& e : in) {
-        list += list.empty() ? "?" : ", ?";
-        args->push_back(ToSql(e));
+      if (numeric) {
+        std::string list;
+        for (const auto& e : in) {
+          list += list.empty() ? "?" : ", ?";
+          args->push_back(ToSql(e));
+        }
+        frags.push_back(d.JsonNumeric(f) + " IN (" + list + ")");
+      } else {
+        frags.push_back(InList(d, f, in, args));
       }
-      frags.push_back((numeric ? d.JsonNumeric(f) : d.JsonText(f)) + " IN (" + list + ")");
     } else if (v.is_object() && v.get_object().if_contains("startsWith") &&
                v.get_object().at("startsWith").is_string()) {
       frags.push_back(d.JsonText(f) + " " + std::string(d.LikeCi()) + " ? ESCAPE '\\'");
@@ -393,8 +448,10 @@ Result<CallResult> StorageQuery(CallContext& c) {
   std::vector<std::string> exprs, dirs;
   for (const auto& [f, dir] : order_by) {
     PS_TRY(CheckField(f, "plugin storage order field name"));
-    exprs.push_back(d.JsonOrder(f));
-    dirs.push_back(dir);
+    for (auto& key : d.JsonOrderKeys(f)) {
+      exprs.push_back(std::move(key));
+      dirs.push_back(dir);
+    }
   }
   std::string sql = "SELECT id, data, created_at";
   for (size_t i = 0; i < exprs.size(); ++i) sql += ", " + exprs[i] + " AS o" + std::to_string(i);
@@ -417,7 +474,8 @@ Result<CallResult> StorageQuery(CallContext& c) {
   } else {
     sql += " ORDER BY ";
     for (size_t i = 0; i < exprs.size(); ++i) {
-      sql += exprs[i] + (dirs[i] == "asc" ? " ASC" : " DESC") + ", ";
+      bool asc = dirs[i] == "asc";
+      sql += exprs[i] + (asc ? " ASC" : " DESC") + std::string(d.NullsOrder(asc)) + ", ";
     }
     sql += "id ASC";
   }

@@ -1,6 +1,9 @@
 #include "store/database.h"
 
+#include <regex>
+
 #include "store/migrations.h"
+#include "store/postgres/postgres_database.h"
 #include "store/sqlite/sqlite_database.h"
 
 namespace ps::store {
@@ -17,13 +20,30 @@ Status Connection::Transaction(const std::function<Status()>& fn) {
   return c;
 }
 
+std::string RenderDdl(std::string_view ddl, const Dialect& d) {
+  static const std::regex word("\\b(TEXT|INTEGER|REAL)\\b|\\{NOW\\}");
+  std::string out;
+  std::string in(ddl);
+  auto last = in.cbegin();
+  for (std::sregex_iterator it(in.begin(), in.end(), word), end; it != end; ++it) {
+    out.append(last, in.cbegin() + it->position());
+    std::string m = it->str();
+    out += m == "TEXT"      ? d.TextType()
+           : m == "INTEGER" ? d.IntegerType()
+           : m == "REAL"    ? d.RealType()
+                            : d.NowDefault();
+    last = in.cbegin() + it->position() + it->length();
+  }
+  out.append(last, in.cend());
+  return out;
+}
+
 Result<std::unique_ptr<Database>> OpenDatabase(const std::string& url) {
   std::unique_ptr<Database> db;
   if (url.rfind("sqlite:", 0) == 0) {
     PS_ASSIGN(db, SqliteDatabase::Open(url.substr(7)));
   } else if (url.rfind("postgres://", 0) == 0 || url.rfind("postgresql://", 0) == 0) {
-    return InvalidArgument("--db: the PostgreSQL backend is not available in this build yet (" +
-                           url.substr(0, url.find(':')) + ")");
+    PS_ASSIGN(db, PostgresDatabase::Open(url));
   } else {
     return InvalidArgument("--db: expected sqlite:PATH or postgres://…, got \"" + url + "\"");
   }

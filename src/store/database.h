@@ -1,4 +1,4 @@
-// The database interface every store backend implements (SQLite now, PostgreSQL later).
+// The database interface every store backend implements (sqlite/, postgres/).
 //
 // Contract:
 // - SQL is written with `?` placeholders; a backend may rewrite them ($1, $2, … on PostgreSQL).
@@ -24,16 +24,38 @@ class Dialect {
  public:
   virtual ~Dialect() = default;
   virtual std::string_view name() const = 0;
-  // Text form of a top-level JSON field of column `data` (field already validated).
+  // Text form of a top-level JSON field of column `data` (field already validated). Also the
+  // expression of dynamic storage indexes, so queries and indexes match.
   virtual std::string JsonText(std::string_view field) const = 0;
   // Numeric form, NULL unless the field is a JSON number.
   virtual std::string JsonNumeric(std::string_view field) const = 0;
-  // Expression used in ORDER BY.
-  virtual std::string JsonOrder(std::string_view field) const = 0;
+  // The ORDER BY keys of a JSON field, compared left to right. Every backend orders as SQLite's
+  // json_extract does: missing/null first, then numbers (booleans as 0/1), then text (strings,
+  // then arrays and objects as JSON text), text compared bytewise.
+  virtual std::vector<std::string> JsonOrderKeys(std::string_view field) const = 0;
+  // Appended after ASC/DESC so NULLs sort first ascending and last descending (SQLite's rule).
+  virtual std::string_view NullsOrder(bool ascending) const = 0;
+  // Where a text comparison must also check that the field is a JSON string: SQLite's
+  // json_extract keeps JSON types, so `= '2'` never matches the number 2 there; PostgreSQL's
+  // ->> yields text for every type. Empty when the backend needs no guard.
+  virtual std::string JsonStringGuard(std::string_view field) const = 0;
+  // `JsonBoolExpr(f) = ?` with JsonBool(b) bound matches the JSON boolean b.
+  virtual std::string JsonBoolExpr(std::string_view field) const = 0;
+  virtual Value JsonBool(bool b) const = 0;
   // Case-insensitive LIKE operator (SQLite's LIKE is ASCII case-insensitive; PostgreSQL: ILIKE).
   virtual std::string_view LikeCi() const = 0;
   // SQL for "table exists": one row iff the table named by the single `?` exists.
   virtual std::string TableExistsSql() const = 0;
+  // Column types for SQLite's affinities TEXT, INTEGER (64-bit) and REAL (double).
+  virtual std::string_view TextType() const = 0;
+  virtual std::string_view IntegerType() const = 0;
+  virtual std::string_view RealType() const = 0;
+  // Default of timestamp columns in DDL.
+  virtual std::string_view NowDefault() const = 0;
+  // Held around migrations so hosts starting together apply each one once (empty: the
+  // backend's write transaction is enough).
+  virtual std::string MigrationLockSql() const { return {}; }
+  virtual std::string MigrationUnlockSql() const { return {}; }
 };
 
 class Connection {
@@ -83,7 +105,12 @@ class Database {
   virtual ConnectionHandle Acquire() = 0;
 };
 
-// Opens a database from a URL: `sqlite:PATH` (created on first use). Runs the migrations.
+// DDL written with SQLite's types (TEXT, INTEGER, REAL as whole upper-case words) and `{NOW}`
+// for the current-time default, rendered for the dialect.
+std::string RenderDdl(std::string_view ddl, const Dialect& dialect);
+
+// Opens a database from a URL: `sqlite:PATH` (created on first use) or `postgres://…` /
+// `postgresql://…` (a libpq connection URI; the database must exist). Runs the migrations.
 Result<std::unique_ptr<Database>> OpenDatabase(const std::string& url);
 
 }  // namespace ps::store

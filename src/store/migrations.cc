@@ -184,28 +184,18 @@ CREATE TABLE _ps_plugins (
   return kAll;
 }
 
-std::string Render(const char* sql, const Dialect& d) {
-  std::string s = sql;
-  const std::string now = d.name() == "sqlite" ? "(datetime('now'))" : "CURRENT_TIMESTAMP";
-  for (size_t p; (p = s.find("{NOW}")) != std::string::npos;) s.replace(p, 5, now);
-  return s;
-}
-
-}  // namespace
-
-int LatestSchemaVersion() { return Migrations().back().version; }
-
-Status Migrate(Connection& conn, const Dialect& dialect) {
+Status MigrateLocked(Connection& conn, const Dialect& dialect) {
   PS_TRY(conn.ExecScript(
-      "CREATE TABLE IF NOT EXISTS _ps_migrations (version INTEGER PRIMARY KEY, name TEXT NOT "
-      "NULL, applied_at TEXT NOT NULL)"));
+      RenderDdl("CREATE TABLE IF NOT EXISTS _ps_migrations (version INTEGER PRIMARY KEY, name "
+                "TEXT NOT NULL, applied_at TEXT NOT NULL)",
+                dialect)));
   for (const auto& m : Migrations()) {
     Status st = conn.Transaction([&]() -> Status {
       // Checked inside the write transaction so two processes starting together apply it once.
       PS_ASSIGN(auto done,
                 conn.Query("SELECT 1 FROM _ps_migrations WHERE version = ?", {int64_t(m.version)}));
       if (!done.empty()) return Status::Ok();
-      PS_TRY(conn.ExecScript(Render(m.sql, dialect)));
+      PS_TRY(conn.ExecScript(RenderDdl(m.sql, dialect)));
       PS_ASSIGN(auto n, conn.Exec("INSERT INTO _ps_migrations (version, name, applied_at) VALUES "
                                   "(?, ?, ?)",
                                   {int64_t(m.version), std::string(m.name), NowIso()}));
@@ -218,6 +208,22 @@ Status Migrate(Connection& conn, const Dialect& dialect) {
     }
   }
   return Status::Ok();
+}
+
+}  // namespace
+
+int LatestSchemaVersion() { return Migrations().back().version; }
+
+Status Migrate(Connection& conn, const Dialect& dialect) {
+  // Hosts starting together on one PostgreSQL database: the first takes the lock and migrates,
+  // the others wait and then find every version recorded.
+  if (std::string lock = dialect.MigrationLockSql(); !lock.empty()) {
+    PS_TRY(conn.ExecScript(lock));
+    Status st = MigrateLocked(conn, dialect);
+    Status unlock = conn.ExecScript(dialect.MigrationUnlockSql());
+    return st.ok() ? unlock : st;
+  }
+  return MigrateLocked(conn, dialect);
 }
 
 }  // namespace ps::store

@@ -102,8 +102,8 @@ Status CreateCollection(Database& db, const CollectionSpec& spec) {
   std::string ddl = "CREATE TABLE " + t +
                     " (\n  id TEXT PRIMARY KEY,\n  slug TEXT,\n  status TEXT DEFAULT 'draft',\n"
                     "  author_id TEXT,\n  primary_byline_id TEXT,\n"
-                    "  created_at TEXT DEFAULT CURRENT_TIMESTAMP,\n"
-                    "  updated_at TEXT DEFAULT CURRENT_TIMESTAMP,\n  published_at TEXT,\n"
+                    "  created_at TEXT DEFAULT {NOW},\n"
+                    "  updated_at TEXT DEFAULT {NOW},\n  published_at TEXT,\n"
                     "  scheduled_at TEXT,\n  deleted_at TEXT,\n  version INTEGER DEFAULT 1,\n"
                     "  live_revision_id TEXT REFERENCES revisions(id),\n"
                     "  draft_revision_id TEXT REFERENCES revisions(id),\n"
@@ -159,7 +159,7 @@ Status CreateCollection(Database& db, const CollectionSpec& spec) {
                                        int64_t(f.required ? 1 : 0), order++, now}));
       (void)k;
     }
-    return conn->ExecScript(ddl);
+    return conn->ExecScript(RenderDdl(ddl, db.dialect()));
   });
 }
 

@@ -1,4 +1,5 @@
-// A bridge on a real SQLite file in a temporary directory, with a local media directory, a
+// A bridge on a real database (a SQLite file in a temporary directory, or a fresh PostgreSQL
+// schema under PS_TEST_STORE=postgres), with a local media directory, a
 // recording email sender and log sink. Tests make grants from manifest JSON and call methods with
 // JSON params, then look at results or exact error texts.
 #pragma once
@@ -14,6 +15,7 @@
 #include "manifest/manifest.h"
 #include "store/database.h"
 #include "store/schema_registry.h"
+#include "store_env.h"
 #include "test_util.h"
 
 namespace ps::testing {
@@ -28,7 +30,7 @@ struct LoggedLine {
 class BridgeTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto db = store::OpenDatabase("sqlite:" + (dir_ / "site.db").string());
+    auto db = store::OpenDatabase(TestDatabaseUrl(dir_));
     ASSERT_TRUE(db.ok()) << db.status().message();
     db_ = std::move(db).value();
     bridge::BridgeOptions opts;

@@ -4,6 +4,7 @@
 
 #include <map>
 
+#include "store_env.h"
 #include "test_util.h"
 
 namespace ps::store {
@@ -12,7 +13,7 @@ namespace {
 class SchemaRegistryTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto db = OpenDatabase("sqlite:" + (dir_ / "site.db").string());
+    auto db = OpenDatabase(ps::testing::TestDatabaseUrl(dir_));
     ASSERT_TRUE(db.ok()) << db.status().message();
     db_ = std::move(db).value();
   }
@@ -30,7 +31,11 @@ TEST_F(SchemaRegistryTest, CreatesTableWithEmDashColumnsAndRegistryRows) {
                       {"revisions", "drafts"}};
   ASSERT_TRUE(CreateCollection(*db_, spec).ok());
   auto conn = db_->Acquire();
-  auto cols = conn->Query("SELECT name, type FROM pragma_table_info('ec_posts')");
+  auto cols = conn->Query(
+      ps::testing::TestOnPostgres()
+          ? "SELECT column_name, upper(data_type) FROM information_schema.columns WHERE "
+            "table_schema = current_schema() AND table_name = 'ec_posts'"
+          : "SELECT name, type FROM pragma_table_info('ec_posts')");
   ASSERT_TRUE(cols.ok());
   std::map<std::string, std::string> types;
   for (auto& r : cols->rows) types[std::get<std::string>(r[0])] = std::get<std::string>(r[1]);
@@ -39,9 +44,11 @@ TEST_F(SchemaRegistryTest, CreatesTableWithEmDashColumnsAndRegistryRows) {
                         "live_revision_id", "draft_revision_id", "locale", "translation_group"}) {
     EXPECT_TRUE(types.count(c)) << c;
   }
+  // SQLite's affinities; on PostgreSQL the 64-bit integer and the double they stand for.
+  bool pg = ps::testing::TestOnPostgres();
   EXPECT_EQ(types["title"], "TEXT");
-  EXPECT_EQ(types["rating"], "REAL");
-  EXPECT_EQ(types["views"], "INTEGER");
+  EXPECT_EQ(types["rating"], pg ? "DOUBLE PRECISION" : "REAL");
+  EXPECT_EQ(types["views"], pg ? "BIGINT" : "INTEGER");
   auto listed = ListCollections(*db_);
   ASSERT_TRUE(listed.ok());
   ASSERT_EQ(listed->size(), 1u);

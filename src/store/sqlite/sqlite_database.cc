@@ -19,11 +19,22 @@ class SqliteDialect : public Dialect {
     return "CASE WHEN json_type(data, " + path +
            ") IN ('integer','real') THEN json_extract(data, " + path + ") END";
   }
-  std::string JsonOrder(std::string_view f) const override { return JsonText(f); }
+  std::vector<std::string> JsonOrderKeys(std::string_view f) const override {
+    return {JsonText(f)};
+  }
+  std::string_view NullsOrder(bool) const override { return ""; }  // SQLite's default
+  std::string JsonStringGuard(std::string_view) const override { return {}; }
+  // json_extract yields 1/0 for true/false.
+  std::string JsonBoolExpr(std::string_view f) const override { return JsonText(f); }
+  Value JsonBool(bool b) const override { return int64_t(b ? 1 : 0); }
   std::string_view LikeCi() const override { return "LIKE"; }
   std::string TableExistsSql() const override {
     return "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?";
   }
+  std::string_view TextType() const override { return "TEXT"; }
+  std::string_view IntegerType() const override { return "INTEGER"; }
+  std::string_view RealType() const override { return "REAL"; }
+  std::string_view NowDefault() const override { return "(datetime('now'))"; }
 };
 
 const SqliteDialect kDialect;
