@@ -43,6 +43,9 @@ const std::vector<FlagHelp>& Flags() {
       {"max-body-mb", "N", "JSON request body cap in MiB (default 1)"},
       {"max-upload-mb", "N", "Bundle and media upload cap in MiB (default 64)"},
       {"hook-timeout-ms", "N", "A hook's timeout when it declares none (default 5000)"},
+      {"plugin-sync-ms", "N",
+       "How often to pick up plugin installs made by other hosts on the same database (default "
+       "1000)"},
       {"shutdown-timeout-ms", "N", "How long in-flight requests may take at shutdown"},
       {"log-level", "LEVEL", "trace, debug, info (default), warn, error, off"},
       {"env-passthrough", "NAME", "Environment variables plugin processes may see", true},

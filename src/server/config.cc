@@ -47,6 +47,7 @@ const std::vector<OptionDef>& Defs() {
       {"max-upload-mb", Kind::kInt},
       {"hook-timeout-ms", Kind::kInt},
       {"shutdown-timeout-ms", Kind::kInt},
+      {"plugin-sync-ms", Kind::kInt},
       {"log-level", Kind::kString},
       {"env-passthrough", Kind::kList},
       {"workerd", Kind::kString, true},
@@ -235,6 +236,7 @@ class Builder {
     if (name == "max-upload-mb") PS_TRY(mb(&c_->max_upload_bytes));
     if (name == "hook-timeout-ms") c_->hook_timeout_ms = n;
     if (name == "shutdown-timeout-ms") c_->shutdown_timeout_ms = n;
+    if (name == "plugin-sync-ms") c_->plugin_sync_ms = n;
     return Status::Ok();
   }
 

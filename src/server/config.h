@@ -53,6 +53,7 @@ struct ServeConfig {
   size_t max_upload_bytes = 64u << 20;    // bundle uploads and media
   int64_t hook_timeout_ms = 5000;         // a hook's timeout when it declares none
   int64_t shutdown_timeout_ms = 35000;    // how long in-flight requests may take at shutdown
+  int64_t plugin_sync_ms = 1000;          // how often installs made by other hosts are looked for
   std::string log_level = "info";
   std::vector<std::string> env_passthrough;
   std::string workerd;  // empty: found by the runner

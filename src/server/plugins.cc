@@ -215,6 +215,144 @@ Status PluginRegistry::DeleteData(const std::string& id) {
   });
 }
 
+const char* const PluginRegistry::kStoredColumns =
+    "id, manifest, module, source, enabled, installed_at, updated_at";
+
+std::optional<PluginRegistry::Entry> PluginRegistry::EntryFromRow(
+    const std::vector<store::Value>& row) {
+  auto text = [&](int i) {
+    const std::string* s = std::get_if<std::string>(&row[i]);
+    return s ? *s : std::string();
+  };
+  std::string id = text(0);
+  auto m = manifest::ParseManifestText(text(1), "installed plugin " + id + " (database)");
+  if (!m.ok()) {
+    spdlog::error("installed plugin {} cannot be loaded: {}", id, m.status().message());
+    return std::nullopt;
+  }
+  Entry e;
+  e.bundle.manifest = std::move(m).value();
+  e.bundle.module_source = text(2);
+  e.source = text(3);
+  e.bundle.module_path = e.source;
+  e.bundle.manifest_path = e.source;
+  const int64_t* en = std::get_if<int64_t>(&row[4]);
+  e.enabled = !en || *en != 0;
+  e.installed_at = text(5);
+  e.updated_at = text(6);
+  return e;
+}
+
+void PluginRegistry::Sync() {
+  std::lock_guard<std::mutex> life(lifecycle_mu_);
+  auto conn = db_.Acquire();
+  auto rows = conn->Query("SELECT id, version, enabled, updated_at FROM _ps_plugins");
+  if (!rows.ok()) {
+    if (!sync_failing_) {
+      spdlog::warn("cannot read the installed plugins (retrying): {}", rows.status().message());
+    }
+    sync_failing_ = true;
+    return;
+  }
+  if (sync_failing_) spdlog::info("installed plugins readable again");
+  sync_failing_ = false;
+
+  std::vector<std::string> changed, removed;
+  {
+    std::set<std::string> listed;
+    std::shared_lock<std::shared_mutex> lock(mu_);
+    for (const auto& row : rows->rows) {
+      const std::string* id = std::get_if<std::string>(&row[0]);
+      const std::string* version = std::get_if<std::string>(&row[1]);
+      const int64_t* enabled = std::get_if<int64_t>(&row[2]);
+      const std::string* updated = std::get_if<std::string>(&row[3]);
+      if (!id || !version || !updated) continue;
+      listed.insert(*id);
+      auto it = entries_.find(*id);
+      if (it == entries_.end() || it->second.bundle.manifest.version != *version ||
+          it->second.enabled != (!enabled || *enabled != 0) || it->second.updated_at != *updated) {
+        changed.push_back(*id);
+      }
+    }
+    for (const auto& [id, e] : entries_)
+      if (!listed.count(id)) removed.push_back(id);
+  }
+
+  for (const auto& id : removed) {
+    std::optional<runner::PluginHandle> handle;
+    {
+      std::unique_lock<std::shared_mutex> lock(mu_);
+      auto it = entries_.find(id);
+      if (it == entries_.end()) continue;
+      handle = it->second.handle;
+      entries_.erase(it);
+    }
+    if (handle) (void)runner_.Terminate(*handle);
+    spdlog::info("plugin {} uninstalled by another host", id);
+  }
+
+  for (const auto& id : changed) {
+    auto row = conn->Query(
+        std::string("SELECT ") + kStoredColumns + " FROM _ps_plugins WHERE id = ?", {id});
+    if (!row.ok() || row->empty()) continue;  // removed meanwhile: the next round sees it
+    auto e = EntryFromRow(row->rows[0]);
+    if (!e) continue;
+    std::optional<Entry> existing;
+    {
+      std::shared_lock<std::shared_mutex> lock(mu_);
+      if (auto it = entries_.find(id); it != entries_.end()) existing = it->second;
+    }
+    std::optional<runner::PluginHandle> stop;
+    if (!e->enabled) {
+      if (existing && existing->handle) stop = existing->handle;
+    } else if (existing && existing->handle && SameBundle(existing->bundle, e->bundle)) {
+      e->handle = existing->handle;  // only metadata changed: keep the running process
+      e->hooks = existing->hooks;
+      e->skipped_hooks = existing->skipped_hooks;
+      e->routes = existing->routes;
+    } else {
+      (void)StartEntry(id, *e);  // replaces a running older version; a failure is recorded
+    }
+    {
+      std::unique_lock<std::shared_mutex> lock(mu_);
+      entries_[id] = *e;
+    }
+    if (stop) (void)runner_.Terminate(*stop);
+    spdlog::info("plugin {} {} {} by another host", id, e->bundle.manifest.version,
+                 !existing            ? "installed"
+                 : !e->enabled        ? "disabled"
+                 : !existing->enabled ? "enabled"
+                                      : "updated");
+  }
+}
+
+void PluginRegistry::StartWatching(std::chrono::milliseconds period) {
+  StopWatching();
+  {
+    std::lock_guard<std::mutex> l(watch_mu_);
+    stop_watching_ = false;
+  }
+  watcher_ = std::thread([this, period] {
+    std::unique_lock<std::mutex> l(watch_mu_);
+    while (!watch_cv_.wait_for(l, period, [this] { return stop_watching_; })) {
+      l.unlock();
+      Sync();
+      l.lock();
+    }
+  });
+}
+
+void PluginRegistry::StopWatching() {
+  {
+    std::lock_guard<std::mutex> l(watch_mu_);
+    stop_watching_ = true;
+  }
+  watch_cv_.notify_all();
+  if (watcher_.joinable()) watcher_.join();
+}
+
+PluginRegistry::~PluginRegistry() { StopWatching(); }
+
 void PluginRegistry::Start(const std::vector<std::pair<manifest::Bundle, std::string>>& bundles) {
   std::lock_guard<std::mutex> life(lifecycle_mu_);
   std::map<std::string, std::pair<manifest::Bundle, std::string>> given;
@@ -232,34 +370,13 @@ void PluginRegistry::Start(const std::vector<std::pair<manifest::Bundle, std::st
   std::vector<Entry> stored;
   {
     auto conn = db_.Acquire();
-    auto rows = conn->Query(
-        "SELECT id, manifest, module, source, enabled, installed_at, updated_at FROM "
-        "_ps_plugins ORDER BY id");
+    auto rows =
+        conn->Query(std::string("SELECT ") + kStoredColumns + " FROM _ps_plugins ORDER BY id");
     if (!rows.ok()) {
       spdlog::error("cannot read the installed plugins: {}", rows.status().message());
     } else {
       for (const auto& row : rows->rows) {
-        auto text = [&](int i) {
-          const std::string* s = std::get_if<std::string>(&row[i]);
-          return s ? *s : std::string();
-        };
-        std::string id = text(0);
-        auto m = manifest::ParseManifestText(text(1), "installed plugin " + id + " (database)");
-        if (!m.ok()) {
-          spdlog::error("installed plugin {} cannot be loaded: {}", id, m.status().message());
-          continue;
-        }
-        Entry e;
-        e.bundle.manifest = std::move(m).value();
-        e.bundle.module_source = text(2);
-        e.source = text(3);
-        e.bundle.module_path = e.source;
-        e.bundle.manifest_path = e.source;
-        const int64_t* en = std::get_if<int64_t>(&row[4]);
-        e.enabled = !en || *en != 0;
-        e.installed_at = text(5);
-        e.updated_at = text(6);
-        stored.push_back(std::move(e));
+        if (auto e = EntryFromRow(row)) stored.push_back(std::move(*e));
       }
     }
   }

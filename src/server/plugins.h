@@ -23,11 +23,13 @@
 #pragma once
 
 #include <chrono>
+#include <condition_variable>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <shared_mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/json.h"
@@ -77,6 +79,7 @@ class PluginRegistry {
  public:
   PluginRegistry(store::Database& db, runner::Runner& runner, Metrics& metrics,
                  RegistryOptions options);
+  ~PluginRegistry();
 
   // At start: loads the stored plugins, and installs or updates the given bundles (from
   // --plugins) over them. A plugin that fails to start is logged and shown as quarantined with
@@ -90,6 +93,15 @@ class PluginRegistry {
   Status Uninstall(const std::string& id, bool keep_data);
   Status Enable(const std::string& id);
   Status Disable(const std::string& id);
+
+  // Brings this host in line with the shared database: installs, updates, enables, disables and
+  // uninstalls another host made (several hosts on one PostgreSQL site) start, restart or stop
+  // this host's process for that plugin alone. No lifecycle hook fires here: the host that made
+  // the change fired it. A database that cannot be read is logged once and retried next time.
+  void Sync();
+  // Runs Sync every `period` on a thread of its own, until StopWatching (or destruction).
+  void StartWatching(std::chrono::milliseconds period);
+  void StopWatching();
 
   std::vector<PluginView> List() const;
   std::optional<PluginView> Get(const std::string& id) const;
@@ -121,6 +133,8 @@ class PluginRegistry {
     std::string installed_at, updated_at;
   };
 
+  static const char* const kStoredColumns;  // of _ps_plugins, in EntryFromRow's order
+  static std::optional<Entry> EntryFromRow(const std::vector<store::Value>& row);
   // Starts the entry's bundle and fills handle, hooks and routes (or error).
   Status StartEntry(const std::string& id, Entry& e);
   void Describe(const std::string& id, Entry& e);
@@ -137,6 +151,11 @@ class PluginRegistry {
   std::mutex lifecycle_mu_;  // one install/uninstall/enable/disable at a time
   mutable std::shared_mutex mu_;
   std::map<std::string, Entry> entries_;
+  bool sync_failing_ = false;  // guarded by lifecycle_mu_
+  std::mutex watch_mu_;
+  std::condition_variable watch_cv_;
+  bool stop_watching_ = false;
+  std::thread watcher_;
 };
 
 // Hooks whose before-semantics chain (sequential, results may replace the chained field or

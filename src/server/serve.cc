@@ -252,6 +252,7 @@ int RunServe(const ServeConfig& cfg, std::ostream& out, std::ostream& err) {
 
   if (!cfg.plugins_dir.empty()) bundles = ReadPluginsDir(cfg.plugins_dir);
   registry->Start(bundles);
+  registry->StartWatching(std::chrono::milliseconds(cfg.plugin_sync_ms));
 
   ApiOptions ao;
   ao.admin_token = *token;
@@ -305,6 +306,7 @@ int RunServe(const ServeConfig& cfg, std::ostream& out, std::ostream& err) {
     _exit(130);
   }).detach();
 
+  registry->StopWatching();
   (*server)->Shutdown(std::chrono::milliseconds(cfg.shutdown_timeout_ms));
   server->reset();
   background->join();  // after-hooks already started finish (each bounded by its timeout)

@@ -1,6 +1,7 @@
 #include "store/postgres/postgres_database.h"
 
 #include <libpq-fe.h>
+#include <poll.h>
 
 #include <charconv>
 #include <cmath>
@@ -174,6 +175,7 @@ class PostgresConnection : public Connection {
     conn_ = PQconnectdbParams(keys, values, 1);
     if (!conn_ || PQstatus(conn_) != CONNECTION_OK) {
       std::string m = conn_ ? Trimmed(PQerrorMessage(conn_)) : "out of memory";
+      m = m.substr(0, m.find('\n'));
       if (conn_) PQfinish(conn_);
       conn_ = nullptr;
       return Status(Code::kUnavailable, "database unavailable: " + m);
@@ -233,14 +235,11 @@ class PostgresConnection : public Connection {
   // sat idle (a restarted server, an administrator's pg_terminate_backend). Inside a transaction
   // a lost connection is an error: the transaction is gone with it.
   Status Ready() {
-    if (conn_ && !in_tx_) {
-      // Reads what the server sent while we were idle; EOF marks the connection bad.
-      if (!PQconsumeInput(conn_) || PQstatus(conn_) != CONNECTION_OK) {
-        PQfinish(conn_);
-        conn_ = nullptr;
-      } else {
-        while (PGnotify* n = PQnotifies(conn_)) PQfreemem(n);
-      }
+    if (conn_ && !in_tx_ && (PQstatus(conn_) != CONNECTION_OK || HasInput())) {
+      // An idle connection has nothing to read unless the server is closing it (its FATAL
+      // message, then EOF): replace it before sending anything.
+      PQfinish(conn_);
+      conn_ = nullptr;
     }
     if (!conn_) {
       if (in_tx_) return Status(Code::kUnavailable, "database unavailable: connection lost");
@@ -250,6 +249,11 @@ class PostgresConnection : public Connection {
       return Status(Code::kUnavailable, "database unavailable: " + Trimmed(PQerrorMessage(conn_)));
     }
     return Status::Ok();
+  }
+
+  bool HasInput() const {
+    pollfd p{PQsocket(conn_), POLLIN, 0};
+    return ::poll(&p, 1, 0) != 0;  // readable, hung up, or an error
   }
 
   Status Check(PGresult* r) {
@@ -264,7 +268,7 @@ class PostgresConnection : public Connection {
       std::string m = r ? Trimmed(PQresultErrorMessage(r)) : Trimmed(PQerrorMessage(conn_));
       if (m.rfind("FATAL:  ", 0) == 0) m = m.substr(8);
       if (m.rfind("ERROR:  ", 0) == 0) m = m.substr(8);
-      return Status(Code::kUnavailable, "database unavailable: " + m);
+      return Status(Code::kUnavailable, "database unavailable: " + m.substr(0, m.find('\n')));
     }
     std::string primary = Trimmed(PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY));
     if (state.rfind("23", 0) == 0) return Status(Code::kConflict, SqliteStyle(r, state, primary));
