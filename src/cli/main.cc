@@ -44,7 +44,8 @@ void AddRunCommand(CLI::App& app, Action* action) {
   CLI::Option* manifest_opt =
       cmd->add_option("--manifest", *manifest, "Read the manifest from FILE instead")
           ->type_name("FILE");
-  cmd->add_option("--db", o->db, "sqlite:PATH (default sqlite:<data>/site.db)")->type_name("URL");
+  cmd->add_option("--db", o->db, "sqlite:PATH (default sqlite:<data>/site.db) or postgres://…")
+      ->type_name("URL");
   cmd->add_option("--data", o->data, "Where the database, media and runtime files live")
       ->type_name("DIR");
   CLI::Option* hook = cmd->add_option("--hook", o->hook, "The hook to invoke")->type_name("NAME");

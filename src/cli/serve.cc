@@ -22,7 +22,11 @@ struct FlagHelp {
 const std::vector<FlagHelp>& Flags() {
   static const std::vector<FlagHelp> kFlags = {
       {"config", "FILE", "Read options from this JSON file (keys are option names)"},
-      {"db", "URL", "sqlite:PATH (default sqlite:<data>/site.db)"},
+      {"db", "URL",
+       "sqlite:PATH (default sqlite:<data>/site.db) or postgres://USER@HOST/DB (several hosts on "
+       "one site)"},
+      {"media-dir", "DIR",
+       "Uploaded media (default <data>/media; hosts sharing a database must share it too)"},
       {"plugins", "DIR", "Install every bundle in DIR at start"},
       {"listen", "ADDR", "HOST:PORT (default 127.0.0.1:8787; port 0 picks one) or unix:PATH"},
       {"data", "DIR", "Database, media, runtime files, admin token (default ./.plugin-sandbox)"},

@@ -25,6 +25,7 @@ const std::vector<OptionDef>& Defs() {
       {"config", Kind::kString, true},
       {"data", Kind::kString, true},
       {"db", Kind::kString},
+      {"media-dir", Kind::kString, true},
       {"plugins", Kind::kString, true},
       {"listen", Kind::kString},
       {"admin-token", Kind::kString},
@@ -183,6 +184,7 @@ class Builder {
   Status SetString(const std::string& name, const std::string& where, const std::string& s) {
     if (name == "config") c_->config_file = s;
     if (name == "data") c_->data_dir = s;
+    if (name == "media-dir") c_->media_dir = s;
     if (name == "db") c_->db = s;
     if (name == "plugins") c_->plugins_dir = s;
     if (name == "listen") c_->listen = s;

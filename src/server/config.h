@@ -36,7 +36,8 @@ struct EmailConfig {
 struct ServeConfig {
   std::string config_file;  // where the file values came from (empty: none)
   std::string data_dir = ".plugin-sandbox";
-  std::string db;  // empty: sqlite:<data>/site.db
+  std::string db;         // empty: sqlite:<data>/site.db
+  std::string media_dir;  // empty: <data>/media (hosts sharing a database share this too)
   std::string plugins_dir;
   std::string listen = "127.0.0.1:8787";  // HOST:PORT or unix:PATH
   std::string admin_token;                // literal (environment or config file)

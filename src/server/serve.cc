@@ -183,7 +183,8 @@ int RunServe(const ServeConfig& cfg, std::ostream& out, std::ostream& err) {
     spdlog::warn("SSRF exception: plugins may reach the private address {}", a);
   }
 
-  auto media = bridge::MakeLocalMediaStorage((fs::path(cfg.data_dir) / "media").string());
+  auto media = bridge::MakeLocalMediaStorage(
+      cfg.media_dir.empty() ? (fs::path(cfg.data_dir) / "media").string() : cfg.media_dir);
   bridge::BridgeOptions bo;
   bo.http = http::MakeHttpFetcher(*fetcher);
   bo.site.default_locale = cfg.site.locale;

@@ -38,7 +38,7 @@ class TwoServesTest : public ::testing::Test {
 
   void StartBoth(const std::string& url) {
     for (Serve* s : {&a_, &b_}) {
-      s->args = {"--db", url, "--plugin-sync-ms", "200"};
+      s->args = {"--db", url, "--plugin-sync-ms", "200", "--media-dir", (dir_ / "media").string()};
       s->Start();
     }
   }
@@ -83,6 +83,18 @@ TEST_F(TwoServesTest, InstallsUpdatesAndUninstallsOnOneHostReachTheOther) {
   EXPECT_TRUE(Eventually([&] {
     return b_.Log().find("plugin counter uninstalled by another host") != std::string::npos;
   })) << b_.Log();
+}
+
+TEST_F(TwoServesTest, MediaUploadedThroughOneHostIsServedAndListedByTheOther) {
+  StartBoth(FreshPostgresSchema());
+  std::string png("\x89PNG\r\n\x1a\n-bytes", 14);
+  Reply up = a_.Request("POST", "/v1/media?filename=pixel.png", png, {"Content-Type: image/png"});
+  ASSERT_EQ(up.status, 201) << up.body;
+  std::string id = Str(up.Json().at("id"));
+  Reply file = b_.Get(Str(up.Json().at("url")), /*auth=*/false);
+  EXPECT_EQ(file.status, 200);
+  EXPECT_EQ(file.body, png);
+  EXPECT_EQ(Str(b_.Get("/v1/media/" + id).Json().at("filename")), "pixel.png");
 }
 
 TEST_F(TwoServesTest, WritesThroughBothHostsToTheSameKeysLoseNothing) {

@@ -17,10 +17,12 @@ server::EnvLookup Env(std::map<std::string, std::string> vars) {
 TEST(ServeConfigTest, FlagsWinOverTheEnvironmentWhichWinsOverTheFile) {
   TempDir dir;
   WriteFile(dir / "c.json", R"({"listen":"127.0.0.1:1","workers":3,"site-name":"From file",
-    "data":"rel-data","limit":{"cpu-ms":70,"wall-ms":9000},"allow-private":["a.internal"],
+    "data":"rel-data","media-dir":"shared/media","db":"postgres://ps@db/site?pool_max=4",
+    "limit":{"cpu-ms":70,"wall-ms":9000},"allow-private":["a.internal"],
     "plugin-limit":{"hello":{"memory-mb":64}}})");
   server::FlagValues flags = {{"config", {(dir / "c.json").string()}},
                               {"listen", {"127.0.0.1:3"}},
+                              {"plugin-sync-ms", {"250"}},
                               {"limit", {"wall-ms=5000"}}};
   auto c = server::ResolveServeConfig(
       flags, Env({{"PLUGIN_SANDBOX_LISTEN", "127.0.0.1:2"},
@@ -32,6 +34,9 @@ TEST(ServeConfigTest, FlagsWinOverTheEnvironmentWhichWinsOverTheFile) {
   EXPECT_EQ(c->workers, 5);
   EXPECT_EQ(c->site.name, "From file");
   EXPECT_EQ(c->data_dir, (dir.path() / "rel-data").string());  // relative to the file
+  EXPECT_EQ(c->media_dir, (dir.path() / "shared/media").string());
+  EXPECT_EQ(c->db, "postgres://ps@db/site?pool_max=4");  // a URI is not a path
+  EXPECT_EQ(c->plugin_sync_ms, 250);
   EXPECT_EQ(c->limits.cpu_ms, 80);
   EXPECT_EQ(c->limits.wall_ms, 5000);
   EXPECT_EQ(c->allow_private, (std::vector<std::string>{"b.internal:8080", "c.internal"}));
