@@ -50,6 +50,7 @@ struct Options {
   std::string json_path;
   std::set<std::string> only;  // empty: every scenario
   bool verbose = false;
+  bool no_postgres = false;  // skip the bridge scenario's PostgreSQL half
 };
 
 const std::vector<std::string> kScenarios = {"cold", "latency", "bridge", "throughput",
@@ -461,9 +462,10 @@ void ScenarioLatency(Env& env) {
 
 // ---- scenario: bridge call cost ---------------------------------------------------------------
 
-void ScenarioBridge(Env& env) {
-  env.Progress("bridge calls (ctx.kv.get against raw fetch() to a constant server)");
-  const auto& h = env.echo[0];
+// Routes with 1, 10 and 100 sequential ctx.kv.get against a raw worker making as many fetch()
+// calls, alternating sides; results under `prefix` (bridge: SQLite, bridge_pg: PostgreSQL).
+void MeasureBridge(Env& env, runner::Runner& runner, const runner::PluginHandle& h,
+                   const std::string& prefix) {
   UnixHttpClient raw(env.raw[0]->socket(), {"Content-Type: application/json"});
   std::string resp, err;
   std::string body = "{}";
@@ -479,7 +481,7 @@ void ScenarioBridge(Env& env) {
     } else {
       json::object in;
       in["n"] = n;
-      auto res = env.runner->InvokeRoute(h, "kv", in, json::object());
+      auto res = runner.InvokeRoute(h, "kv", in, json::object());
       ok = res.ok();
       if (!ok) err = res.status().detail_code() + ": " + res.status().message();
     }
@@ -502,17 +504,68 @@ void ScenarioBridge(Env& env) {
       }
     }
   }
-  if (failures > 0) env.Error("bridge: " + std::to_string(failures) + " failed calls " + err);
+  if (failures > 0) env.Error(prefix + ": " + std::to_string(failures) + " failed calls " + err);
   for (int n : {1, 10, 100}) {
-    std::string k = "bridge.n" + std::to_string(n);
+    std::string k = prefix + ".n" + std::to_string(n);
     env.r[k + ".ours.median_us"] = ours[n].median();
     env.r[k + ".raw.median_us"] = floor[n].median();
   }
   double o = (ours[100].median() - ours[1].median()) / 99;
   double f = (floor[100].median() - floor[1].median()) / 99;
-  env.r["bridge.per_call.ours_us"] = o;
-  env.r["bridge.per_call.raw_us"] = f;
-  if (f > 0) env.r["bridge.per_call.ratio"] = o / f;
+  env.r[prefix + ".per_call.ours_us"] = o;
+  env.r[prefix + ".per_call.raw_us"] = f;
+  if (f > 0) env.r[prefix + ".per_call.ratio"] = o / f;
+}
+
+void ScenarioBridge(Env& env) {
+  env.Progress("bridge calls on SQLite (ctx.kv.get against raw fetch() to a constant server)");
+  MeasureBridge(env, *env.runner, env.echo[0], "bridge");
+}
+
+// The same routes with the site on PostgreSQL: a throwaway cluster on a Unix socket
+// (scripts/pg-cluster), a second runner on it, the same echo plugin.
+void ScenarioBridgePostgres(Env& env) {
+  env.Progress("bridge calls on PostgreSQL (a throwaway cluster on a Unix socket)");
+  std::string tmpl = (fs::temp_directory_path() / "ps-bench-pg-XXXXXX").string();
+  if (!mkdtemp(tmpl.data())) {
+    env.Error("bridge_pg: cannot create a temporary directory");
+    return;
+  }
+  std::string script = std::string(PS_SOURCE_DIR) + "/scripts/pg-cluster";
+  std::string url;
+  if (FILE* p = popen((script + " start " + tmpl + " 2>&1").c_str(), "r")) {
+    char buf[512];
+    while (size_t n = fread(buf, 1, sizeof buf, p)) url.append(buf, n);
+    if (pclose(p) != 0) {
+      env.Error("bridge_pg: cannot start PostgreSQL: " + url);
+      url.clear();
+    }
+  }
+  url = url.substr(0, url.find('\n'));
+  if (!url.empty()) {
+    auto db = store::OpenDatabase(url);
+    if (!db.ok()) {
+      env.Error("bridge_pg: " + db.status().message());
+    } else {
+      runner::RunnerOptions ro;
+      ro.data_dir = env.tmp + "/data-pg";
+      ro.launcher_path = env.launcher;
+      ro.workerd_path = env.workerd;
+      auto r = runner::Runner::Create(**db, ro, bridge::BridgeOptions{});
+      const auto* b = env.EchoBundle("echo-0");
+      auto h = r.ok() && b ? (*r)->Load(*b) : Result<runner::PluginHandle>(r.status());
+      if (!h.ok()) {
+        env.Error("bridge_pg: " + h.status().message());
+      } else {
+        MeasureBridge(env, **r, *h, "bridge_pg");
+        env.r["bridge_pg.per_call.vs_sqlite"] =
+            env.r["bridge_pg.per_call.ours_us"] / env.r["bridge.per_call.ours_us"];
+      }
+    }
+  }
+  std::system((script + " kill " + tmpl + " >/dev/null 2>&1").c_str());
+  std::error_code ec;
+  fs::remove_all(tmpl, ec);
 }
 
 // ---- scenario: throughput ---------------------------------------------------------------------
@@ -904,6 +957,7 @@ Results RunOnce(const Options& opt, std::vector<std::string>* errors,
   }
   if (ready && Wanted(opt, "latency")) ScenarioLatency(env);
   if (ready && Wanted(opt, "bridge")) ScenarioBridge(env);
+  if (ready && Wanted(opt, "bridge") && !opt.no_postgres) ScenarioBridgePostgres(env);
   if (ready && Wanted(opt, "throughput")) ScenarioThroughput(env);
   if (ready && Wanted(opt, "containment")) ScenarioContainment(env);
 
@@ -993,6 +1047,14 @@ std::string Table(const Results& r, int runs) {
   }
   row("per bridge call, from 1 vs 100 (us)", Get(r, "bridge.per_call.ours_us"),
       Get(r, "bridge.per_call.raw_us"), Get(r, "bridge.per_call.ratio", 2));
+  for (int n : {1, 100}) {
+    std::string k = "bridge_pg.n" + std::to_string(n);
+    row("PostgreSQL: route with " + std::to_string(n) + " kv.get, median (us)",
+        Get(r, k + ".ours.median_us"), Get(r, k + ".raw.median_us"), "");
+  }
+  row("PostgreSQL: per bridge call, from 1 vs 100 (us)", Get(r, "bridge_pg.per_call.ours_us"),
+      Get(r, "bridge_pg.per_call.raw_us"), Get(r, "bridge_pg.per_call.ratio", 2));
+  row("PostgreSQL per call / SQLite per call", "", "", Get(r, "bridge_pg.per_call.vs_sqlite", 2));
   for (int p : {1, 4}) {
     for (int c : {1, 4, 16}) {
       std::string k = "throughput.p" + std::to_string(p) + ".c" + std::to_string(c);
@@ -1099,13 +1161,15 @@ double LoadAverage() {
 
 int Usage(const char* argv0) {
   std::fprintf(stderr,
-               "usage: %s [--smoke] [--runs N] [--json PATH] [--only LIST] [--verbose]\n"
+               "usage: %s [--smoke] [--runs N] [--json PATH] [--only LIST] [--no-postgres] "
+               "[--verbose]\n"
                "  --smoke     every scenario with tiny iteration counts, no timing judgement\n"
                "  --runs N    run the whole suite N times (1..20); the table shows medians\n"
                "  --json PATH where to write the results (default bench/results/latest.json;\n"
                "              with --smoke, <build>/bench/smoke.json)\n"
                "  --only LIST comma-separated subset of: cold,latency,bridge,throughput,"
-               "containment\n",
+               "containment\n"
+               "  --no-postgres  the bridge scenario on SQLite only (no throwaway cluster)\n",
                argv0);
   return 2;
 }
@@ -1118,6 +1182,8 @@ int Main(int argc, char** argv) {
       opt.smoke = true;
     } else if (a == "--verbose") {
       opt.verbose = true;
+    } else if (a == "--no-postgres") {
+      opt.no_postgres = true;
     } else if (a == "--runs" && i + 1 < argc) {
       opt.runs = std::atoi(argv[++i]);
       if (opt.runs < 1 || opt.runs > 20) return Usage(argv[0]);
