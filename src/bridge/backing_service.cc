@@ -1,6 +1,7 @@
 #include "bridge/backing_service.h"
 
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -8,6 +9,7 @@
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <condition_variable>
 #include <map>
 #include <mutex>
 #include <set>
@@ -26,37 +28,37 @@ struct Binding {
   std::string version;
 };
 
-class Session;
-
 }  // namespace
 
 struct BackingService::Impl {
-  Impl(Bridge& b, InvocationLookup l, BackingServiceOptions o) : bridge(b), lookup(std::move(l)) {
+  Impl(Bridge& b, InvocationLookup l, BackingServiceOptions o)
+      : bridge(b), lookup(std::move(l)), options(o) {
     guard.emplace(asio::make_work_guard(ioc));
-    // One I/O thread plus the workers, all running the same io_context: a session's read, bridge
-    // work and write run on its strand in one go, with no hand-off between threads per call.
-    for (int i = 0; i < 1 + std::max(1, o.worker_threads); ++i) {
-      threads.emplace_back([this] { ioc.run(); });
-    }
+    accept_thread = std::thread([this] { ioc.run(); });
   }
 
   Bridge& bridge;
   InvocationLookup lookup;
-  asio::io_context ioc;
+  BackingServiceOptions options;
+  asio::io_context ioc;  // accepts only
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> guard;
-  std::vector<std::thread> threads;
+  std::thread accept_thread;
   std::atomic<uint64_t> calls{0};
   std::atomic<bool> stopped{false};
 
   struct Listener {
     std::shared_ptr<Local::acceptor> acceptor;
     Binding binding;
-    std::set<std::weak_ptr<Session>, std::owner_less<std::weak_ptr<Session>>> sessions;
+    std::set<int> connections;  // descriptors of its open connections (shut down on Close)
   };
   std::mutex mu;
+  std::condition_variable idle_cv;
   std::map<std::string, Listener> listeners;
+  int connection_threads = 0;  // under mu
 
   void Accept(const std::string& path);
+  void ServeConnection(const std::string& path, std::unique_ptr<Local::socket> socket,
+                       const Binding& binding);
   Reply Serve(const Binding& b, const http::request<http::string_body>& req);
 };
 
@@ -67,69 +69,6 @@ std::string ErrorJson(const std::string& msg) {
   o["error"] = msg;
   return Stringify(o);
 }
-
-class Session : public std::enable_shared_from_this<Session> {
- public:
-  Session(BackingService::Impl& impl, Local::socket socket, Binding binding)
-      : impl_(impl), socket_(std::move(socket)), binding_(std::move(binding)) {}
-
-  void Start() { Read(); }
-  void Close() {
-    asio::post(socket_.get_executor(), [self = shared_from_this()] {
-      boost::system::error_code ec;
-      self->socket_.close(ec);
-    });
-  }
-
- private:
-  void Read() {
-    parser_.emplace();
-    parser_->body_limit(impl_.bridge.options().max_body_bytes);
-    parser_->header_limit(64 * 1024);
-    http::async_read(
-        socket_, buffer_, *parser_,
-        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
-  }
-
-  void OnRead(beast::error_code ec) {
-    if (ec == http::error::body_limit) {
-      Write(Reply{413, ErrorJson("Request body too large")}, false);
-      return;
-    }
-    if (ec) return;  // closed, or a malformed request: drop the connection
-    http::request<http::string_body> req = parser_->release();
-    bool keep_alive = req.keep_alive();
-    // On this session's strand, on one of the service's threads: the bridge work may block
-    // (SQLite, outbound HTTP) only this session, while the other threads serve the rest.
-    Write(impl_.Serve(binding_, req), keep_alive);
-  }
-
-  void Write(const Reply& reply, bool keep_alive) {
-    auto res = std::make_shared<http::response<http::string_body>>();
-    res->result(http::int_to_status(unsigned(reply.status)));
-    res->version(11);
-    res->set(http::field::content_type, "application/json");
-    res->keep_alive(keep_alive);
-    res->body() = reply.body;
-    res->prepare_payload();
-    http::async_write(socket_, *res,
-                      [self = shared_from_this(), res, keep_alive](beast::error_code ec, size_t) {
-                        if (ec) return;
-                        if (!keep_alive) {
-                          boost::system::error_code ignored;
-                          self->socket_.shutdown(Local::socket::shutdown_send, ignored);
-                          return;
-                        }
-                        self->Read();
-                      });
-  }
-
-  BackingService::Impl& impl_;
-  Local::socket socket_;
-  Binding binding_;
-  beast::flat_buffer buffer_;
-  std::optional<http::request_parser<http::string_body>> parser_;
-};
 
 }  // namespace
 
@@ -147,7 +86,11 @@ Reply BackingService::Impl::Serve(const Binding& b, const http::request<http::st
   std::shared_ptr<Invocation> inv =
       inv_id.empty() ? nullptr : lookup(b.plugin_id, b.version, inv_id);
   // Authentication first (bridge.md §2.2 steps 1-2), then the binding and invocation checks.
-  return bridge.Handle(auth, method, req.body(), inv.get(), [&](const Grant& g) -> Status {
+  // The wrapper sends small params in x-ps-params and no body (cheaper for workerd).
+  std::string_view body = req.body();
+  auto inline_params = req.find("x-ps-params");
+  if (body.empty() && inline_params != req.end()) body = inline_params->value();
+  return bridge.Handle(auth, method, body, inv.get(), [&](const Grant& g) -> Status {
     if (g.plugin_id != b.plugin_id || g.version != b.version) {
       return Status(Code::kUnauthenticated, "Invalid auth token");
     }
@@ -174,19 +117,78 @@ void BackingService::Impl::Accept(const std::string& path) {
     acc = it->second.acceptor;
     binding = it->second.binding;
   }
-  acc->async_accept(asio::make_strand(ioc),
-                    [this, path, acc, binding](boost::system::error_code ec, Local::socket s) {
-                      if (ec) return;  // closed
-                      auto session = std::make_shared<Session>(*this, std::move(s), binding);
-                      {
-                        std::lock_guard<std::mutex> lock(mu);
-                        auto it = listeners.find(path);
-                        if (it == listeners.end() || it->second.acceptor != acc) return;
-                        it->second.sessions.insert(session);
-                      }
-                      session->Start();
-                      Accept(path);
-                    });
+  acc->async_accept([this, path, acc, binding](boost::system::error_code ec, Local::socket s) {
+    if (ec) return;  // closed
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      auto it = listeners.find(path);
+      if (it == listeners.end() || it->second.acceptor != acc) return;
+      if (connection_threads >= options.max_connections) {
+        spdlog::warn("bridge: {} connections open; refusing another on {}", connection_threads,
+                     path);
+      } else {
+        it->second.connections.insert(s.native_handle());
+        ++connection_threads;
+        auto owned = std::make_unique<Local::socket>(std::move(s));
+        std::thread([this, path, owned = std::move(owned), binding]() mutable {
+          ServeConnection(path, std::move(owned), binding);
+        }).detach();
+      }
+    }
+    Accept(path);
+  });
+}
+
+// One thread per connection, blocking reads and writes: workerd keeps a few keep-alive
+// connections per plugin, and a call then costs its own syscalls only, with no wake-up of another
+// thread (the shared io_context's scheduler was 41 % of the service's CPU: docs/performance.md).
+// A call that blocks (SQLite, outbound HTTP) holds only its own connection.
+void BackingService::Impl::ServeConnection(const std::string& path,
+                                           std::unique_ptr<Local::socket> owned,
+                                           const Binding& binding) {
+  Local::socket& socket = *owned;
+  boost::system::error_code ignored;
+  socket.non_blocking(false, ignored);
+  beast::flat_buffer buffer;
+  for (;;) {
+    http::request_parser<http::string_body> parser;
+    parser.body_limit(bridge.options().max_body_bytes);
+    parser.header_limit(64 * 1024);
+    beast::error_code ec;
+    http::read(socket, buffer, parser, ec);
+    Reply reply;
+    bool keep_alive = false;
+    if (ec == http::error::body_limit) {
+      reply = Reply{413, ErrorJson("Request body too large")};
+    } else if (ec) {
+      break;  // closed, shut down by Close(), or a malformed request: drop the connection
+    } else {
+      http::request<http::string_body> req = parser.release();
+      keep_alive = req.keep_alive();
+      reply = Serve(binding, req);
+    }
+    http::response<http::string_body> res;
+    res.result(http::int_to_status(unsigned(reply.status)));
+    res.version(11);
+    res.set(http::field::content_type, "application/json");
+    res.keep_alive(keep_alive);
+    res.body() = std::move(reply.body);
+    res.prepare_payload();
+    http::write(socket, res, ec);
+    if (ec || !keep_alive) break;
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    // Forget the descriptor before it is closed, so Close() never shuts down a reused one.
+    if (auto it = listeners.find(path); it != listeners.end()) {
+      it->second.connections.erase(socket.native_handle());
+    }
+  }
+  socket.shutdown(Local::socket::shutdown_both, ignored);
+  owned.reset();  // while the io_context it belongs to still exists (Stop() waits for this)
+  std::lock_guard<std::mutex> lock(mu);
+  --connection_threads;
+  idle_cv.notify_all();
 }
 
 BackingService::BackingService(Bridge& bridge, InvocationLookup lookup,
@@ -215,20 +217,20 @@ Status BackingService::Listen(const std::string& path, const std::string& plugin
 }
 
 void BackingService::Close(const std::string& path) {
-  Impl::Listener l;
+  std::shared_ptr<Local::acceptor> acc;
   {
     std::lock_guard<std::mutex> lock(impl_->mu);
     auto it = impl_->listeners.find(path);
     if (it == impl_->listeners.end()) return;
-    l = std::move(it->second);
+    acc = it->second.acceptor;
+    // Unblocks each connection's thread; it forgets and closes its descriptor under mu.
+    for (int fd : it->second.connections) ::shutdown(fd, SHUT_RDWR);
     impl_->listeners.erase(it);
   }
-  asio::post(impl_->ioc, [acc = l.acceptor] {
+  asio::post(impl_->ioc, [acc] {
     boost::system::error_code ec;
     acc->close(ec);
   });
-  for (auto& w : l.sessions)
-    if (auto s = w.lock()) s->Close();
   ::unlink(path.c_str());
 }
 
@@ -240,12 +242,13 @@ void BackingService::Stop() {
     for (auto& [p, l] : impl_->listeners) paths.push_back(p);
   }
   for (auto& p : paths) Close(p);
-  // The closes run first (posted before the stop); a handler already running (bridge work in
-  // flight) finishes before its thread returns from run().
+  // The acceptor closes run first (posted before the stop).
   impl_->guard.reset();
   asio::post(impl_->ioc, [this] { impl_->ioc.stop(); });
-  for (auto& t : impl_->threads)
-    if (t.joinable()) t.join();
+  if (impl_->accept_thread.joinable()) impl_->accept_thread.join();
+  // Connection threads: their reads were shut down; bridge work in flight finishes first.
+  std::unique_lock<std::mutex> lock(impl_->mu);
+  impl_->idle_cv.wait(lock, [this] { return impl_->connection_threads == 0; });
 }
 
 uint64_t BackingService::calls_served() const { return impl_->calls.load(); }

@@ -6,10 +6,10 @@
 // invocation of that plugin (header x-ps-invocation); calls outside an invocation are refused, so
 // per-invocation limits cannot be dodged by work left running after a hook returns.
 //
-// Threads: 1 + worker_threads threads run one Asio io_context (keep-alive, many connections).
-// Each connection is a strand: its request is parsed, served (SQLite, outbound HTTP) and answered
-// on whichever of those threads picked it up, without a hand-off per call; a call that blocks
-// holds only its own connection, and the other threads serve the rest.
+// Threads: one accepts (Asio); each connection then has a thread of its own that reads, serves
+// (SQLite, outbound HTTP) and answers its calls with blocking I/O, so a call costs no wake-up of
+// another thread, and a call that blocks holds only its own connection. workerd keeps a few
+// keep-alive connections per plugin process; at most max_connections are open at once.
 // Wire: bridge.md §2.2 (401 texts, 413 over the body cap, 400 for bad JSON, envelopes of §2.3).
 // May call: bridge/. Called by: runner/.
 #pragma once
@@ -28,7 +28,7 @@ using InvocationLookup = std::function<std::shared_ptr<Invocation>(
     const std::string& plugin_id, const std::string& version, const std::string& invocation_id)>;
 
 struct BackingServiceOptions {
-  int worker_threads = 4;  // besides the first thread: how many calls may block at once
+  int max_connections = 1024;  // open bridge connections, over every plugin (a thread each)
 };
 
 class BackingService {

@@ -195,6 +195,7 @@ struct Runner::Impl {
   std::mutex wd_mu;
   std::condition_variable wd_cv;
   bool wd_stop = false;
+  uint64_t wd_kicks = 0;  // under wd_mu: invocations that need an earlier look
   std::thread watchdog;
 
   explicit Impl(store::Database& d) : db(d) {}
@@ -292,42 +293,67 @@ struct Runner::Impl {
     supervisor->Kill(p->proc, code);
   }
 
+  // The watchdog sleeps until the earliest moment any in-flight invocation could exhaust its CPU
+  // budget (a main thread cannot use more CPU than wall time), or the next memory check, so short
+  // calls never wake it and a runaway is caught within a fraction of a millisecond of its budget.
   void Watch() {
-    uint64_t tick = 0;
     std::unique_lock<std::mutex> lock(wd_mu);
+    auto next_memory = Clock::now();
     while (!wd_stop) {
-      wd_cv.wait_for(lock, opt.watchdog_interval);
-      if (wd_stop) break;
+      uint64_t seen = wd_kicks;
       lock.unlock();
-      ++tick;
+      auto now = Clock::now();
+      bool memory = now >= next_memory;
+      if (memory) next_memory = now + opt.memory_check_interval;
       std::vector<std::shared_ptr<Plugin>> all;
       {
         std::lock_guard<std::mutex> l(mu);
         for (auto& [id, p] : plugins) all.push_back(p);
       }
-      for (auto& p : all) CheckLimits(p, tick % 16 == 0);
+      auto wake = next_memory;
+      for (auto& p : all) wake = std::min(wake, CheckLimits(p, memory));
       lock.lock();
+      wd_cv.wait_until(lock, wake, [&] { return wd_stop || wd_kicks != seen; });
     }
   }
 
-  void CheckLimits(const std::shared_ptr<Plugin>& p, bool check_memory) {
+  // Wakes the watchdog to schedule a new invocation whose budget is shorter than the memory
+  // check interval (the watchdog may be sleeping for longer than that budget).
+  void KickWatchdog(int64_t cpu_ms) {
+    if (std::chrono::milliseconds(cpu_ms) >= opt.memory_check_interval) return;
+    {
+      std::lock_guard<std::mutex> lock(wd_mu);
+      ++wd_kicks;
+    }
+    wd_cv.notify_all();
+  }
+
+  // Kills p's process for a limit it broke; returns when its CPU should be looked at again.
+  Clock::time_point CheckLimits(const std::shared_ptr<Plugin>& p, bool check_memory) {
+    auto next = Clock::time_point::max();
     pid_t pid;
     std::string cpu_violation;
     std::string mem_violation;
     {
       std::lock_guard<std::mutex> lock(p->mu);
       pid = p->pid;
-      if (pid == 0 || pid == p->killed_pid) return;
+      if (pid == 0 || pid == p->killed_pid) return next;
       if (!p->inflight.empty()) {
         auto cpu = p->CpuNs(pid);
+        auto now = Clock::now();
         uint64_t budget = uint64_t(p->limits.cpu_ms) * 1000000;
         for (auto& [id, f] : p->inflight) {
           if (!cpu || !f->cpu_start || f->generation != p->ready_generation) continue;
-          if (*cpu - *f->cpu_start > budget * uint64_t(f->overlap)) {
+          uint64_t used = *cpu - *f->cpu_start;
+          uint64_t allowed = budget * uint64_t(f->overlap);
+          if (used > allowed) {
             cpu_violation = "Plugin " + p->handle.id + " exceeded its CPU limit of " +
                             std::to_string(p->limits.cpu_ms) + "ms during " + f->label;
             break;
           }
+          // At least 250 us between looks at one invocation close to its budget.
+          auto left = std::chrono::nanoseconds(std::max<uint64_t>(allowed - used, 250000));
+          next = std::min(next, now + std::chrono::duration_cast<Clock::duration>(left));
         }
       }
       if (cpu_violation.empty() && check_memory && p->rss_limit > 0) {
@@ -341,6 +367,7 @@ struct Runner::Impl {
     }
     if (!cpu_violation.empty()) LimitKill(p, pid, "cpu_limit_exceeded", cpu_violation);
     if (!mem_violation.empty()) LimitKill(p, pid, "memory_limit_exceeded", mem_violation);
+    return next;
   }
 
   std::shared_ptr<bridge::Invocation> Lookup(const std::string& id, const std::string& version,
@@ -762,6 +789,7 @@ Result<json::value> Runner::Impl::Invoke(const PluginHandle& h, const std::strin
     }
   }
   ++p->invocations;
+  KickWatchdog(lim.cpu_ms);
   if (!curl) curl = curl_easy_init();
 
   std::string url = "http://plugin/" + kind + "/" + PathEncode(name);

@@ -55,7 +55,9 @@ struct RunnerOptions {
   std::map<std::string, Limits> plugin_limits;  // per plugin id
   SiteInfo site;
   std::vector<std::string> env_passthrough;
-  std::chrono::milliseconds watchdog_interval{2};
+  // How often the watchdog compares each process's resident memory with its limit. (CPU budgets
+  // are watched on their own schedule: at the earliest moment one could run out.)
+  std::chrono::milliseconds memory_check_interval{32};
   // Resident memory allowed above the process's size when it became ready, beyond the heap limit.
   // workerd's own resident memory grows with requests served and levels off around 250 MiB above
   // its start (measured: docs/performance.md), which a runaway ArrayBuffer passes in moments; a

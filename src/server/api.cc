@@ -364,12 +364,9 @@ HttpResponse Api::Plugins(const HttpRequest& r, const std::vector<std::string>& 
     if (!body->is_object()) return Error(400, "bad_request", "request body: expected an object");
     json::value ev = json::object();
     if (auto* e = body->get_object().if_contains("event")) ev = *e;
-    auto v = plugins_.Get(id);
-    if (!v) return Error(404, "not_found", "Plugin not installed: " + id);
-    std::optional<std::chrono::milliseconds> timeout;
-    for (const auto& h : v->hooks)
-      if (h.hook == hook) timeout = std::chrono::milliseconds(h.timeout_ms);
-    auto res = plugins_.InvokeHook(id, hook, ev, timeout);
+    // The registry resolves the plugin and its registered timeout under one lock (no PluginView
+    // per call: it copies the manifest and reads /proc).
+    auto res = plugins_.InvokeHook(id, hook, ev);
     if (!res.ok()) return FromStatus(res.status());
     json::object out;
     out["value"] = *res;

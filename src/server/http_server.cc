@@ -1,6 +1,8 @@
 #include "server/http_server.h"
 
+#include <poll.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -13,6 +15,7 @@
 #include <limits>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <thread>
 
 namespace ps::server {
@@ -101,7 +104,6 @@ struct HttpServer::Impl {
   asio::io_context ioc;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
   std::vector<std::thread> io_threads;
-  std::unique_ptr<asio::thread_pool> workers;
   std::unique_ptr<asio::ip::tcp::acceptor> tcp;
   std::unique_ptr<asio::local::stream_protocol::acceptor> local;
   std::string address;
@@ -111,9 +113,13 @@ struct HttpServer::Impl {
   std::condition_variable cv;
   int inflight = 0;
   bool stopped = false;
+  std::set<int> connections;   // open connections' descriptors (under mu)
+  int connection_threads = 0;  // under mu
 
+  // A turn to run a handler: at most opt.workers at once.
   void Begin() {
-    std::lock_guard<std::mutex> lock(mu);
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return inflight < std::max(1, opt.workers); });
     ++inflight;
   }
   void End() {
@@ -132,165 +138,69 @@ struct HttpServer::Impl {
 
   template <class Acceptor, class Protocol>
   void Accept(Acceptor* acc);
+  template <class Protocol>
+  void Serve(typename Protocol::socket& socket, const std::string& peer);
 };
 
 namespace {
 
+// A socket read and written with blocking calls bounded by a deadline (poll, then the call):
+// what Beast's synchronous read and write need, with the server's idle and read timeouts.
 template <class Protocol>
-class Session : public std::enable_shared_from_this<Session<Protocol>> {
+class TimedStream {
  public:
-  using Stream = beast::basic_stream<Protocol, asio::any_io_executor, beast::unlimited_rate_policy>;
+  using executor_type = typename Protocol::socket::executor_type;
 
-  Session(typename Protocol::socket&& socket, HttpServer::Impl* srv, std::string peer)
-      : stream_(std::move(socket)), srv_(srv), peer_(std::move(peer)) {}
+  explicit TimedStream(typename Protocol::socket& s) : s_(s) {}
+  executor_type get_executor() { return s_.get_executor(); }
+  void expires_after(std::chrono::milliseconds d) { deadline_ = Clock::now() + d; }
 
-  void Run() {
-    asio::dispatch(stream_.get_executor(),
-                   [self = this->shared_from_this()] { self->ReadHeader(); });
+  template <class Buffers>
+  size_t read_some(const Buffers& b, beast::error_code& ec) {
+    if (!Wait(POLLIN, ec)) return 0;
+    return s_.read_some(b, ec);
+  }
+  template <class Buffers>
+  size_t read_some(const Buffers& b) {
+    beast::error_code ec;
+    size_t n = read_some(b, ec);
+    if (ec) throw beast::system_error(ec);
+    return n;
+  }
+  template <class Buffers>
+  size_t write_some(const Buffers& b, beast::error_code& ec) {
+    if (!Wait(POLLOUT, ec)) return 0;
+    return s_.write_some(b, ec);
+  }
+  template <class Buffers>
+  size_t write_some(const Buffers& b) {
+    beast::error_code ec;
+    size_t n = write_some(b, ec);
+    if (ec) throw beast::system_error(ec);
+    return n;
   }
 
  private:
-  void ReadHeader() {
-    parser_.emplace();
-    parser_->header_limit(kHeaderLimit);
-    // No body cap until the header says which endpoint this is (OnHeader sets it).
-    parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
-    stream_.expires_after(srv_->opt.idle_timeout);
-    http::async_read_header(
-        stream_, buffer_, *parser_,
-        [self = this->shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
-  }
-
-  void OnHeader(beast::error_code ec) {
-    if (ec) {
-      if (ec == http::error::body_limit) {
-        return WriteError(413, "payload_too_large", "request body is too large");
+  using Clock = std::chrono::steady_clock;
+  bool Wait(short events, beast::error_code& ec) {
+    for (;;) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - Clock::now());
+      if (left.count() <= 0) {
+        ec = beast::error::timeout;
+        return false;
       }
-      if (ec == http::error::header_limit) {
-        return WriteError(400, "bad_request", "request headers are larger than 64 KiB");
+      pollfd p{s_.native_handle(), events, 0};
+      int r = ::poll(&p, 1, int(std::min<int64_t>(left.count(), 1 << 30)));
+      if (r > 0) return true;  // ready, or hung up / shut down: the call itself reports it
+      if (r < 0 && errno != EINTR) {
+        ec = beast::error_code(errno, boost::system::system_category());
+        return false;
       }
-      if (IsParseError(ec)) {
-        return WriteError(400, "bad_request", "malformed HTTP request: " + ec.message());
-      }
-      return Close();
     }
-    auto& req = parser_->get();
-    method_ = std::string(req.method_string());
-    if (srv_->draining) return WriteError(503, "unavailable", "the host is shutting down");
-    size_t limit = srv_->opt.body_limit ? srv_->opt.body_limit(method_, std::string(req.target()))
-                                        : size_t(1) << 20;
-    if (auto len = parser_->content_length(); len && *len > limit) {
-      return WriteError(413, "payload_too_large",
-                        "request body of " + std::to_string(*len) + " bytes is larger than " +
-                            std::to_string(limit) + " bytes");
-    }
-    parser_->body_limit(limit);
-    limit_ = limit;
-    stream_.expires_after(srv_->opt.read_timeout);
-    if (beast::iequals(req[http::field::expect], "100-continue") && !parser_->is_done()) {
-      auto res = std::make_shared<http::response<http::empty_body>>(http::status::continue_,
-                                                                    req.version());
-      http::async_write(stream_, *res,
-                        [self = this->shared_from_this(), res](beast::error_code ec, size_t) {
-                          if (ec) return self->Close();
-                          self->ReadBody();
-                        });
-      return;
-    }
-    ReadBody();
   }
 
-  void ReadBody() {
-    if (parser_->is_done()) {
-      asio::post(stream_.get_executor(), [self = this->shared_from_this()] { self->OnBody({}); });
-      return;
-    }
-    http::async_read(
-        stream_, buffer_, *parser_,
-        [self = this->shared_from_this()](beast::error_code ec, size_t) { self->OnBody(ec); });
-  }
-
-  void OnBody(beast::error_code ec) {
-    if (ec == http::error::body_limit) {
-      return WriteError(413, "payload_too_large",
-                        "request body is larger than " + std::to_string(limit_) + " bytes");
-    }
-    if (ec) {
-      if (IsParseError(ec)) {
-        return WriteError(400, "bad_request", "malformed HTTP request: " + ec.message());
-      }
-      return Close();
-    }
-    auto msg = parser_->release();
-    HttpRequest r;
-    r.method = std::string(msg.method_string());
-    r.target = std::string(msg.target());
-    size_t q = r.target.find('?');
-    r.path = r.target.substr(0, q);
-    if (q != std::string::npos) ParseQuery(std::string_view(r.target).substr(q + 1), &r.query);
-    for (const auto& f : msg)
-      r.headers.emplace_back(Lower(f.name_string()), std::string(f.value()));
-    r.body = std::move(msg.body());
-    r.peer = peer_;
-    r.keep_alive = msg.keep_alive();
-    version_ = msg.version();
-
-    srv_->Begin();
-    auto self = this->shared_from_this();
-    asio::post(*srv_->workers, [self, r = std::move(r)]() mutable {
-      HttpResponse res;
-      try {
-        res = self->srv_->handler(r);
-      } catch (const std::exception& e) {
-        spdlog::error("handler for {} {} threw: {}", r.method, r.path, e.what());
-        res = self->srv_->Error(500, "internal_error", std::string("internal error: ") + e.what());
-      }
-      asio::post(self->stream_.get_executor(),
-                 [self, res = std::move(res), keep = r.keep_alive]() mutable {
-                   self->Write(std::move(res), keep, /*counted=*/true);
-                 });
-    });
-  }
-
-  void WriteError(int status, const std::string& code, const std::string& message) {
-    Write(srv_->Error(status, code, message), /*keep_alive=*/false, /*counted=*/false);
-  }
-
-  void Write(HttpResponse r, bool keep_alive, bool counted) {
-    auto res = std::make_shared<http::response<http::string_body>>(
-        static_cast<http::status>(r.status), version_ ? version_ : 11);
-    res->set(http::field::server, "plugin-sandbox");
-    res->set(http::field::content_type, r.content_type);
-    for (const auto& [k, v] : r.headers) res->set(k, v);
-    res->body() = std::move(r.body);
-    bool keep = keep_alive && !srv_->draining;
-    res->keep_alive(keep);
-    res->prepare_payload();
-    if (srv_->opt.on_response) srv_->opt.on_response(method_.empty() ? "?" : method_, r.status);
-    stream_.expires_after(srv_->opt.read_timeout);
-    http::async_write(
-        stream_, *res,
-        [self = this->shared_from_this(), res, keep, counted](beast::error_code ec, size_t) {
-          if (counted) self->srv_->End();
-          if (ec || !keep) return self->Close();
-          self->ReadHeader();
-        });
-  }
-
-  void Close() {
-    beast::error_code ec;
-    stream_.socket().shutdown(Protocol::socket::shutdown_send, ec);
-    stream_.close();
-  }
-
-  Stream stream_;
-  HttpServer::Impl* srv_;
-  std::string peer_;
-  beast::flat_buffer buffer_;
-  std::optional<http::request_parser<http::string_body>> parser_;
-  std::string method_;
-  unsigned version_ = 11;
-  size_t limit_ = 0;
+  typename Protocol::socket& s_;
+  Clock::time_point deadline_ = Clock::now();
 };
 
 std::string PeerOf(const asio::ip::tcp::socket& s) {
@@ -303,24 +213,157 @@ std::string PeerOf(const asio::local::stream_protocol::socket&) { return "unix";
 
 }  // namespace
 
+// One connection, on a thread of its own: read a request (headers within idle_timeout, the rest
+// within read_timeout), run the handler, write the answer, again while keep-alive lasts. A request
+// costs its own syscalls and no wake-up of any other thread (the hand-offs of a shared event loop
+// were a third of serve's CPU per request: docs/performance.md); a handler that blocks holds only
+// its own connection.
+template <class Protocol>
+void HttpServer::Impl::Serve(typename Protocol::socket& socket, const std::string& peer) {
+  beast::error_code ec;
+  socket.non_blocking(true, ec);  // TimedStream polls before every call
+  TimedStream<Protocol> stream(socket);
+  beast::flat_buffer buffer;
+  unsigned version = 11;
+  std::string method;
+  auto write = [&](HttpResponse r, bool keep_alive) {
+    http::response<http::string_body> res(static_cast<http::status>(r.status), version);
+    res.set(http::field::server, "plugin-sandbox");
+    res.set(http::field::content_type, r.content_type);
+    for (const auto& [k, v] : r.headers) res.set(k, v);
+    res.body() = std::move(r.body);
+    bool keep = keep_alive && !draining;
+    res.keep_alive(keep);
+    res.prepare_payload();
+    if (opt.on_response) opt.on_response(method.empty() ? "?" : method, r.status);
+    stream.expires_after(opt.read_timeout);
+    beast::error_code wec;
+    http::write(stream, res, wec);
+    return keep && !wec;
+  };
+  auto fail = [&](int status, const std::string& code, const std::string& message) {
+    write(Error(status, code, message), false);
+  };
+  for (;;) {
+    http::request_parser<http::string_body> parser;
+    parser.header_limit(kHeaderLimit);
+    // No body cap until the header says which endpoint this is.
+    parser.body_limit(std::numeric_limits<std::uint64_t>::max());
+    method.clear();
+    stream.expires_after(opt.idle_timeout);
+    http::read_header(stream, buffer, parser, ec);
+    if (ec) {
+      if (ec == http::error::body_limit) {
+        fail(413, "payload_too_large", "request body is too large");
+      } else if (ec == http::error::header_limit) {
+        fail(400, "bad_request", "request headers are larger than 64 KiB");
+      } else if (IsParseError(ec)) {
+        fail(400, "bad_request", "malformed HTTP request: " + ec.message());
+      }
+      break;
+    }
+    auto& head = parser.get();
+    method = std::string(head.method_string());
+    version = head.version();
+    if (draining) {
+      fail(503, "unavailable", "the host is shutting down");
+      break;
+    }
+    size_t limit =
+        opt.body_limit ? opt.body_limit(method, std::string(head.target())) : size_t(1) << 20;
+    if (auto len = parser.content_length(); len && *len > limit) {
+      fail(413, "payload_too_large",
+           "request body of " + std::to_string(*len) + " bytes is larger than " +
+               std::to_string(limit) + " bytes");
+      break;
+    }
+    parser.body_limit(limit);
+    stream.expires_after(opt.read_timeout);
+    if (beast::iequals(head[http::field::expect], "100-continue") && !parser.is_done()) {
+      http::response<http::empty_body> cont(http::status::continue_, head.version());
+      http::write(stream, cont, ec);
+      if (ec) break;
+    }
+    if (!parser.is_done()) http::read(stream, buffer, parser, ec);
+    if (ec == http::error::body_limit) {
+      fail(413, "payload_too_large",
+           "request body is larger than " + std::to_string(limit) + " bytes");
+      break;
+    }
+    if (ec) {
+      if (IsParseError(ec)) fail(400, "bad_request", "malformed HTTP request: " + ec.message());
+      break;
+    }
+    auto msg = parser.release();
+    HttpRequest r;
+    r.method = method;
+    r.target = std::string(msg.target());
+    size_t q = r.target.find('?');
+    r.path = r.target.substr(0, q);
+    if (q != std::string::npos) ParseQuery(std::string_view(r.target).substr(q + 1), &r.query);
+    for (const auto& f : msg)
+      r.headers.emplace_back(Lower(f.name_string()), std::string(f.value()));
+    r.body = std::move(msg.body());
+    r.peer = peer;
+    r.keep_alive = msg.keep_alive();
+
+    Begin();
+    HttpResponse res;
+    try {
+      res = handler(r);
+    } catch (const std::exception& e) {
+      spdlog::error("handler for {} {} threw: {}", r.method, r.path, e.what());
+      res = Error(500, "internal_error", std::string("internal error: ") + e.what());
+    }
+    bool again = write(std::move(res), r.keep_alive);
+    End();
+    if (!again) break;
+  }
+  beast::error_code ignored;
+  socket.shutdown(Protocol::socket::shutdown_send, ignored);
+}
+
 template <class Acceptor, class Protocol>
 void HttpServer::Impl::Accept(Acceptor* acc) {
-  acc->async_accept(
-      asio::make_strand(ioc), [this, acc](beast::error_code ec, typename Protocol::socket socket) {
-        if (ec == asio::error::operation_aborted || draining) return;
-        if (ec) {
-          // Out of descriptors and the like: back off briefly instead of spinning.
-          spdlog::warn("accept failed: {}", ec.message());
-          auto timer = std::make_shared<asio::steady_timer>(ioc, std::chrono::milliseconds(50));
-          timer->async_wait([this, acc, timer](beast::error_code) {
-            if (!draining) Accept<Acceptor, Protocol>(acc);
-          });
-          return;
-        }
-        std::string peer = PeerOf(socket);
-        std::make_shared<Session<Protocol>>(std::move(socket), this, std::move(peer))->Run();
-        Accept<Acceptor, Protocol>(acc);
+  acc->async_accept(ioc, [this, acc](beast::error_code ec, typename Protocol::socket socket) {
+    if (ec == asio::error::operation_aborted || draining) return;
+    if (ec) {
+      // Out of descriptors and the like: back off briefly instead of spinning.
+      spdlog::warn("accept failed: {}", ec.message());
+      auto timer = std::make_shared<asio::steady_timer>(ioc, std::chrono::milliseconds(50));
+      timer->async_wait([this, acc, timer](beast::error_code) {
+        if (!draining) Accept<Acceptor, Protocol>(acc);
       });
+      return;
+    }
+    auto owned = std::make_unique<typename Protocol::socket>(std::move(socket));
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (connections.size() >= size_t(opt.max_connections)) {
+        spdlog::warn("{} connections open; refusing another", connections.size());
+        beast::error_code ignored;
+        owned->close(ignored);
+        Accept<Acceptor, Protocol>(acc);
+        return;
+      }
+      connections.insert(owned->native_handle());
+      ++connection_threads;
+    }
+    std::thread([this, owned = std::move(owned)]() mutable {
+      std::string peer = PeerOf(*owned);
+      Serve<Protocol>(*owned, peer);
+      {
+        // Forgotten before it is closed, so Shutdown() never shuts down a reused descriptor.
+        std::lock_guard<std::mutex> lock(mu);
+        connections.erase(owned->native_handle());
+      }
+      owned.reset();  // while the io_context exists (Shutdown waits for this thread)
+      std::lock_guard<std::mutex> lock(mu);
+      --connection_threads;
+      cv.notify_all();
+    }).detach();
+    Accept<Acceptor, Protocol>(acc);
+  });
 }
 
 HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -395,7 +438,6 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(HttpServerOptions options,
     impl->address = addr + ":" + std::to_string(bound.port());
   }
 
-  impl->workers = std::make_unique<asio::thread_pool>(std::max(1, impl->opt.workers));
   impl->work.emplace(asio::make_work_guard(impl->ioc));
   if (impl->tcp) {
     impl->Accept<asio::ip::tcp::acceptor, asio::ip::tcp>(impl->tcp.get());
@@ -404,18 +446,17 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(HttpServerOptions options,
         impl->local.get());
   }
   Impl* raw = impl.get();
-  for (int i = 0; i < std::max(1, impl->opt.io_threads); ++i) {
-    impl->io_threads.emplace_back([raw] {
-      for (int restarts = 0; restarts < 1000; ++restarts) {
-        try {
-          raw->ioc.run();
-          return;
-        } catch (const std::exception& e) {
-          spdlog::error("HTTP I/O thread: {}", e.what());
-        }
+  // Accepts only: each connection has a thread of its own.
+  impl->io_threads.emplace_back([raw] {
+    for (int restarts = 0; restarts < 1000; ++restarts) {
+      try {
+        raw->ioc.run();
+        return;
+      } catch (const std::exception& e) {
+        spdlog::error("HTTP accept thread: {}", e.what());
       }
-    });
-  }
+    }
+  });
   return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
 }
 
@@ -441,7 +482,13 @@ void HttpServer::Shutdown(std::chrono::milliseconds drain) {
   s.ioc.stop();
   for (auto& t : s.io_threads)
     if (t.joinable()) t.join();
-  if (s.workers) s.workers->join();
+  {
+    // Idle keep-alive connections wake from their poll and end; a handler still running past
+    // the drain finishes first (bounded by the plugins' limits).
+    std::unique_lock<std::mutex> lock(s.mu);
+    for (int fd : s.connections) ::shutdown(fd, SHUT_RDWR);
+    s.cv.wait(lock, [&] { return s.connection_threads == 0; });
+  }
   if (!s.unix_path.empty()) ::unlink(s.unix_path.c_str());
   s.stopped = true;
 }

@@ -1,18 +1,20 @@
 // The HTTP/1.1 server of `serve` on Boost.Beast: listens on TCP (HOST:PORT; port 0 picks a free
-// one) or a Unix socket (unix:PATH), keeps connections alive, caps request bodies, and never runs
-// a handler on an I/O thread.
+// one) or a Unix socket (unix:PATH), keeps connections alive, caps request bodies.
 //
 // Contract:
-// - A few I/O threads read and write; each complete request goes to a worker pool, which runs
-//   the handler (plugin invocations and SQL block there); the response goes back to the
-//   connection's strand. A handler that throws answers 500 internal_error.
+// - One thread accepts; each connection then has a thread of its own that reads its requests,
+//   runs the handler and writes the answers with blocking calls, so a request wakes no other
+//   thread, and a handler that blocks (plugin invocations, SQL) holds only its own connection. At
+//   most `workers` handlers run at once (the others wait for a turn) and at most
+//   `max_connections` connections are open (more are closed at once). A handler that throws
+//   answers 500 internal_error.
 // - Bodies: `body_limit(method, target)` bytes at most; a larger body (by Content-Length or as
 //   it streams) is answered 413 payload_too_large and the connection closed. Headers are capped
 //   at 64 KiB (431-like 400). `Expect: 100-continue` is answered. Idle connections close after
 //   idle_timeout; a request must arrive completely within read_timeout.
 // - Shutdown(): stops accepting, answers requests that arrive meanwhile with 503, waits (bounded)
-//   for in-flight requests to be answered, then stops the I/O threads and joins the workers
-//   (whose work is bounded by the plugins' limits).
+//   for in-flight requests to be answered (bounded by the plugins' limits), then closes the
+//   remaining connections and waits for their threads.
 // May call: common/. Called by: server/serve.cc.
 #pragma once
 
@@ -54,8 +56,8 @@ using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
 
 struct HttpServerOptions {
   std::string listen = "127.0.0.1:8787";
-  int io_threads = 2;
-  int workers = 16;
+  int workers = 16;            // handlers running at once
+  int max_connections = 1024;  // open connections (a thread each)
   std::function<size_t(const std::string& method, const std::string& target)> body_limit;
   std::chrono::milliseconds idle_timeout{60000};
   std::chrono::milliseconds read_timeout{60000};

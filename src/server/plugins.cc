@@ -616,10 +616,15 @@ std::vector<std::pair<std::string, HookRegistration>> PluginRegistry::Registered
   return out;
 }
 
-std::optional<runner::PluginHandle> PluginRegistry::HandleOf(const std::string& id,
-                                                             Status* why) const {
+std::optional<runner::PluginHandle> PluginRegistry::HandleOf(
+    const std::string& id, Status* why, const std::string* hook,
+    std::optional<std::chrono::milliseconds>* hook_timeout) const {
   std::shared_lock<std::shared_mutex> lock(mu_);
   auto it = entries_.find(id);
+  if (hook && it != entries_.end()) {
+    for (const auto& h : it->second.hooks)
+      if (h.hook == *hook) *hook_timeout = std::chrono::milliseconds(h.timeout_ms);
+  }
   if (it == entries_.end()) {
     *why = Failure(Code::kNotFound, "not_found", "Plugin not installed: " + id);
     return std::nullopt;
@@ -642,9 +647,12 @@ Result<json::value> PluginRegistry::InvokeHook(const std::string& id, const std:
                                                const json::value& event,
                                                std::optional<std::chrono::milliseconds> timeout) {
   Status why;
-  auto handle = HandleOf(id, &why);
+  std::optional<std::chrono::milliseconds> registered;
+  auto handle = HandleOf(id, &why, &hook, &registered);
   if (!handle) return why;
-  std::chrono::milliseconds limit = timeout ? *timeout : DefaultHookTimeout(id);
+  std::chrono::milliseconds limit = timeout      ? *timeout
+                                    : registered ? *registered
+                                                 : DefaultHookTimeout(id);
   auto start = Clock::now();
   auto r = runner_.InvokeHook(*handle, hook, event, limit);
   // An update between resolving the handle and invoking it: try the new load once.

@@ -106,7 +106,8 @@ class PluginRegistry {
   std::vector<PluginView> List() const;
   std::optional<PluginView> Get(const std::string& id) const;
 
-  // Invokes one plugin (its current load). Errors: not_found (no such plugin),
+  // Invokes one plugin (its current load). A hook without `timeout` gets the timeout the plugin
+  // registered for it, else DefaultHookTimeout. Errors: not_found (no such plugin),
   // plugin_unavailable (disabled or not running), and the runner's codes.
   Result<json::value> InvokeHook(const std::string& id, const std::string& hook,
                                  const json::value& event,
@@ -142,7 +143,11 @@ class PluginRegistry {
   void FireLifecycle(const std::string& id, const std::string& hook, const json::value& event);
   Status DeleteData(const std::string& id);
   PluginView View(const std::string& id, const Entry& e) const;
-  std::optional<runner::PluginHandle> HandleOf(const std::string& id, Status* why) const;
+  // The plugin's current handle, or why there is none. With `hook`, also the timeout the plugin
+  // registered for it (unset when it registered none).
+  std::optional<runner::PluginHandle> HandleOf(
+      const std::string& id, Status* why, const std::string* hook = nullptr,
+      std::optional<std::chrono::milliseconds>* hook_timeout = nullptr) const;
 
   store::Database& db_;
   runner::Runner& runner_;

@@ -256,5 +256,22 @@ TEST_F(RunnerTest, HookInputArrivesIntactInTheHeaderAndInTheBody) {
   }
 }
 
+TEST_F(RunnerTest, BridgeParamsArriveIntactInTheHeaderAndInTheBody) {
+  // Small printable params travel in x-ps-params, anything else in the body: both round-trip.
+  auto h = Load(R"({"id":"kvmirror","version":"1","routes":["roundtrip"]})",
+                "export default { routes: { roundtrip: async ({ input }, ctx) => {"
+                " await ctx.kv.set('k', input.value); return await ctx.kv.get('k'); } } };");
+  std::vector<std::string> values = {R"(plain ascii with \"quotes\" and \\ backslash)",
+                                     R"(caf\u00e9 \u2603 \ud83d\ude00)", R"(tab\tnew\nline\u0001)",
+                                     R"(del\u007f)", std::string(5000, 'x')};
+  for (const auto& v : values) {
+    auto input = ParseJson(R"({"value":")" + v + R"("})");
+    ASSERT_TRUE(input.ok()) << v;
+    auto r = runner_->InvokeRoute(h, "roundtrip", *input, json::object());
+    ASSERT_TRUE(r.ok()) << r.status().message();
+    EXPECT_EQ(Stringify(*r), Stringify(input->at("value"))) << v.substr(0, 40);
+  }
+}
+
 }  // namespace
 }  // namespace ps::testing
