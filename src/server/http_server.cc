@@ -162,10 +162,7 @@ class TimedStream {
   }
   template <class Buffers>
   size_t read_some(const Buffers& b) {
-    beast::error_code ec;
-    size_t n = read_some(b, ec);
-    if (ec) throw beast::system_error(ec);
-    return n;
+    return OrThrow([&](beast::error_code& ec) { return read_some(b, ec); });
   }
   template <class Buffers>
   size_t write_some(const Buffers& b, beast::error_code& ec) {
@@ -174,14 +171,19 @@ class TimedStream {
   }
   template <class Buffers>
   size_t write_some(const Buffers& b) {
-    beast::error_code ec;
-    size_t n = write_some(b, ec);
-    if (ec) throw beast::system_error(ec);
-    return n;
+    return OrThrow([&](beast::error_code& ec) { return write_some(b, ec); });
   }
 
  private:
   using Clock = std::chrono::steady_clock;
+  // The throwing forms Beast's stream concepts also ask for.
+  template <class Op>
+  static size_t OrThrow(const Op& op) {
+    beast::error_code ec;
+    size_t n = op(ec);
+    if (ec) throw beast::system_error(ec);
+    return n;
+  }
   bool Wait(short events, beast::error_code& ec) {
     for (;;) {
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - Clock::now());
