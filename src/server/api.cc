@@ -84,6 +84,19 @@ HttpResponse FromResult(int ok_status, const Result<json::value>& r) {
   return Json(ok_status, *r);
 }
 
+// The event of a hook request (`{"event": …}`, default {}) after checking the hook's name; a
+// null event stays null unless null_is_empty.
+Result<json::value> HookEvent(const HttpRequest& r, const std::string& hook, bool null_is_empty) {
+  if (!manifest::IsHookName(hook)) return InvalidArgument("unknown hook " + Quote(hook));
+  PS_ASSIGN(json::value body, BodyJson(r, json::object()));
+  if (!body.is_object()) return InvalidArgument("request body: expected an object");
+  json::value ev = json::object();
+  if (auto* e = body.get_object().if_contains("event"); e && !(null_is_empty && e->is_null())) {
+    ev = *e;
+  }
+  return ev;
+}
+
 }  // namespace
 
 Api::Api(PluginRegistry& plugins, Pipeline& pipeline, Site& site, Metrics& metrics,
@@ -215,14 +228,9 @@ HttpResponse Api::Route(const HttpRequest& r, const std::vector<std::string>& se
   if (seg.size() == 3 && seg[1] == "hooks") {
     if (m != "POST") return MethodNotAllowed("POST");
     const std::string& hook = seg[2];
-    if (!manifest::IsHookName(hook)) {
-      return Error(400, "bad_request", "unknown hook " + Quote(hook));
-    }
-    auto body = BodyJson(r, json::object());
-    if (!body.ok()) return FromStatus(body.status());
-    if (!body->is_object()) return Error(400, "bad_request", "request body: expected an object");
-    json::value ev = json::object();
-    if (auto* e = body->get_object().if_contains("event"); e && !e->is_null()) ev = *e;
+    auto event = HookEvent(r, hook, /*null_is_empty=*/true);
+    if (!event.ok()) return FromStatus(event.status());
+    const json::value& ev = *event;
     if (!ev.is_object()) {
       return Error(400, "bad_request", "request body: event: expected an object");
     }
@@ -356,14 +364,9 @@ HttpResponse Api::Plugins(const HttpRequest& r, const std::vector<std::string>& 
   if (seg.size() == 5 && seg[3] == "hooks") {
     if (m != "POST") return MethodNotAllowed("POST");
     const std::string& hook = seg[4];
-    if (!manifest::IsHookName(hook)) {
-      return Error(400, "bad_request", "unknown hook " + Quote(hook));
-    }
-    auto body = BodyJson(r, json::object());
-    if (!body.ok()) return FromStatus(body.status());
-    if (!body->is_object()) return Error(400, "bad_request", "request body: expected an object");
-    json::value ev = json::object();
-    if (auto* e = body->get_object().if_contains("event")) ev = *e;
+    auto event = HookEvent(r, hook, /*null_is_empty=*/false);
+    if (!event.ok()) return FromStatus(event.status());
+    const json::value& ev = *event;
     // The registry resolves the plugin and its registered timeout under one lock (no PluginView
     // per call: it copies the manifest and reads /proc).
     auto res = plugins_.InvokeHook(id, hook, ev);

@@ -653,28 +653,9 @@ Result<json::value> PluginRegistry::InvokeHook(const std::string& id, const std:
   std::chrono::milliseconds limit = timeout      ? *timeout
                                     : registered ? *registered
                                                  : DefaultHookTimeout(id);
-  auto start = Clock::now();
-  auto r = runner_.InvokeHook(*handle, hook, event, limit);
-  // An update between resolving the handle and invoking it: try the new load once.
-  if (!r.ok() && r.status().detail_code() == "plugin_unavailable") {
-    auto again = HandleOf(id, &why);
-    if (again && again->epoch != handle->epoch) {
-      start = Clock::now();
-      r = runner_.InvokeHook(*again, hook, event, limit);
-    }
-  }
-  double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  std::string code = r.ok()                             ? ""
-                     : r.status().detail_code().empty() ? "internal_error"
-                                                        : r.status().detail_code();
-  metrics_.RecordInvocation(id, "hook", seconds, code);
-  if (r.ok()) {
-    spdlog::info("invocation plugin={} hook={} ms={:.1f} outcome=ok", id, hook, seconds * 1000);
-  } else {
-    spdlog::warn("invocation plugin={} hook={} ms={:.1f} outcome=error code={} message={}", id,
-                 hook, seconds * 1000, code, LogValue(r.status().message()));
-  }
-  return r;
+  return Invoke(id, "hook", hook, *handle, [&](const runner::PluginHandle& h) {
+    return runner_.InvokeHook(h, hook, event, limit);
+  });
 }
 
 Result<json::value> PluginRegistry::InvokeRoute(const std::string& id, const std::string& route,
@@ -683,13 +664,24 @@ Result<json::value> PluginRegistry::InvokeRoute(const std::string& id, const std
   Status why;
   auto handle = HandleOf(id, &why);
   if (!handle) return why;
+  return Invoke(id, "route", route, *handle, [&](const runner::PluginHandle& h) {
+    return runner_.InvokeRoute(h, route, input, request);
+  });
+}
+
+Result<json::value> PluginRegistry::Invoke(
+    const std::string& id, const char* kind, const std::string& name,
+    const runner::PluginHandle& handle,
+    const std::function<Result<json::value>(const runner::PluginHandle&)>& call) {
   auto start = Clock::now();
-  auto r = runner_.InvokeRoute(*handle, route, input, request);
+  auto r = call(handle);
+  // An update between resolving the handle and invoking it: try the new load once.
   if (!r.ok() && r.status().detail_code() == "plugin_unavailable") {
+    Status why;
     auto again = HandleOf(id, &why);
-    if (again && again->epoch != handle->epoch) {
+    if (again && again->epoch != handle.epoch) {
       start = Clock::now();
-      r = runner_.InvokeRoute(*again, route, input, request);
+      r = call(*again);
     }
   }
   double seconds = std::chrono::duration<double>(Clock::now() - start).count();
@@ -697,12 +689,14 @@ Result<json::value> PluginRegistry::InvokeRoute(const std::string& id, const std
                      : r.status().detail_code().empty() ? "internal_error"
                                                         : r.status().detail_code();
   // An unknown route is the caller's mistake, not the plugin's failure.
-  metrics_.RecordInvocation(id, "route", seconds, code == "not_found" ? "" : code);
+  bool callers_mistake = std::string_view(kind) == "route" && code == "not_found";
+  metrics_.RecordInvocation(id, kind, seconds, callers_mistake ? "" : code);
   if (r.ok()) {
-    spdlog::info("invocation plugin={} route={} ms={:.1f} outcome=ok", id, route, seconds * 1000);
+    spdlog::info("invocation plugin={} {}={} ms={:.1f} outcome=ok", id, kind, LogValue(name),
+                 seconds * 1000);
   } else {
-    spdlog::warn("invocation plugin={} route={} ms={:.1f} outcome=error code={} message={}", id,
-                 LogValue(route), seconds * 1000, code, LogValue(r.status().message()));
+    spdlog::warn("invocation plugin={} {}={} ms={:.1f} outcome=error code={} message={}", id, kind,
+                 LogValue(name), seconds * 1000, code, LogValue(r.status().message()));
   }
   return r;
 }

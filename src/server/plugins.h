@@ -134,6 +134,11 @@ class PluginRegistry {
     std::string installed_at, updated_at;
   };
 
+  // One invocation through `call`, retried once on a newer load, with its metrics and log line.
+  Result<json::value> Invoke(
+      const std::string& id, const char* kind, const std::string& name,
+      const runner::PluginHandle& handle,
+      const std::function<Result<json::value>(const runner::PluginHandle&)>& call);
   static const char* const kStoredColumns;  // of _ps_plugins, in EntryFromRow's order
   static std::optional<Entry> EntryFromRow(const std::vector<store::Value>& row);
   // Starts the entry's bundle and fills handle, hooks and routes (or error).
