@@ -13,13 +13,14 @@ namespace ps::testing {
 namespace {
 
 constexpr const char* kCounterManifest = R"({"id":"counter","version":"1.0.0",
-  "routes":["put","get","version"]})";
+  "storage":{"docs":{"indexes":["n"]}},"routes":["put","get","doc","version"]})";
 std::string CounterSource(const std::string& version) {
   return R"JS(
 export default {
   routes: {
     put: async ({ input }, ctx) => { await ctx.kv.set(input.key, input.value); return "ok"; },
     get: async ({ input }, ctx) => ctx.kv.get(input.key),
+    doc: async ({ input }, ctx) => { await ctx.storage.docs.put(input.id, { n: input.n }); return "ok"; },
     version: async () => ")JS" +
          version + R"JS(",
   },
@@ -127,6 +128,60 @@ TEST_F(TwoServesTest, WritesThroughBothHostsToTheSameKeysLoseNothing) {
   std::string shared = Get(a_, "shared");
   EXPECT_EQ(shared, Get(b_, "shared"));
   EXPECT_NE(shared.find('-'), std::string::npos) << shared;
+}
+
+TEST_F(TwoServesTest, StorageDocumentsAndContentRowsWrittenThroughBothHostsLoseNothing) {
+  std::string url = FreshPostgresSchema();
+  StartBoth(url);
+  ASSERT_EQ(
+      a_.PutBundle("counter", BundleTarGz(CounterManifest("1.0.0"), CounterSource("1.0.0"))).status,
+      201);
+  ASSERT_EQ(
+      a_.Post("/v1/collections", R"({"slug":"posts","fields":[{"slug":"title","type":"string"},
+                                          {"slug":"n","type":"integer"}]})")
+          .status,
+      201);
+  Reply item = b_.Post("/v1/content/posts", R"({"data":{"title":"shared","n":0}})");
+  ASSERT_EQ(item.status, 201) << item.body;
+  std::string id = Str(item.Json().at("id"));
+  ASSERT_TRUE(Eventually([&] { return b_.Route("counter", "version").status == 200; }));
+
+  std::atomic<int> updates{0}, creates{0}, docs{0}, failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      Serve& s = t % 2 ? b_ : a_;
+      for (int i = 0; i < 12; ++i) {
+        std::string n = std::to_string(t * 100 + i);
+        Reply u = s.Put("/v1/content/posts/" + id, R"({"data":{"n":)" + n + "}}");
+        (u.status == 200 ? updates : failures)++;
+        Reply c = s.Post("/v1/content/posts", R"({"data":{"title":"t)" + n + R"(","n":1}})");
+        (c.status == 201 ? creates : failures)++;
+        Reply d = s.Route("counter", "doc", R"({"id":"shared","n":)" + n + "}");
+        Reply e = s.Route("counter", "doc", R"({"id":"own-)" + n + R"(","n":)" + n + "}");
+        (d.status == 200 && e.status == 200 ? docs : failures)++;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(failures.load(), 0);
+  auto db = store::OpenDatabase(url);
+  ASSERT_TRUE(db.ok()) << db.status().message();
+  auto conn = (*db)->Acquire();
+  auto scalar = [&](const std::string& sql) -> std::string {
+    auto r = conn->Query(sql, {id});
+    if (!r.ok() || r->empty()) return "error: " + r.status().message();
+    return std::to_string(std::get<int64_t>(r->rows[0][0]));
+  };
+  // Every acknowledged update is one version; every acknowledged create one row, ids distinct;
+  // every acknowledged document is there.
+  EXPECT_EQ(scalar("SELECT version FROM ec_posts WHERE id = ?"), std::to_string(1 + updates));
+  EXPECT_EQ(scalar("SELECT COUNT(DISTINCT id) FROM ec_posts WHERE id <> ?"),
+            std::to_string(creates.load()));
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM _plugin_storage WHERE collection = 'docs' AND id <> ? "
+                   "AND id <> 'shared'"),
+            std::to_string(docs.load()));
+  EXPECT_EQ(updates.load(), 48);
 }
 
 TEST_F(TwoServesTest,
