@@ -34,7 +34,16 @@ struct BackingService::Impl {
   Impl(Bridge& b, InvocationLookup l, BackingServiceOptions o)
       : bridge(b), lookup(std::move(l)), options(o) {
     guard.emplace(asio::make_work_guard(ioc));
-    accept_thread = std::thread([this] { ioc.run(); });
+    accept_thread = std::thread([this] {
+      for (int restarts = 0; restarts < 1000; ++restarts) {
+        try {
+          ioc.run();
+          return;
+        } catch (const std::exception& e) {
+          spdlog::error("bridge accept thread: {}", e.what());
+        }
+      }
+    });
   }
 
   Bridge& bridge;
@@ -127,12 +136,22 @@ void BackingService::Impl::Accept(const std::string& path) {
         spdlog::warn("bridge: {} connections open; refusing another on {}", connection_threads,
                      path);
       } else {
-        it->second.connections.insert(s.native_handle());
+        int fd = s.native_handle();
+        it->second.connections.insert(fd);
         ++connection_threads;
         auto owned = std::make_unique<Local::socket>(std::move(s));
-        std::thread([this, path, owned = std::move(owned), binding]() mutable {
-          ServeConnection(path, std::move(owned), binding);
-        }).detach();
+        try {
+          std::thread([this, path, owned = std::move(owned), binding]() mutable {
+            ServeConnection(path, std::move(owned), binding);
+          }).detach();
+        } catch (const std::system_error& e) {
+          // No thread to be had: this connection is dropped (its socket closes with the lambda
+          // that owned it); the plugin's call fails, the service keeps accepting.
+          spdlog::error("bridge: cannot start a thread for a connection on {}: {}", path, e.what());
+          it->second.connections.erase(fd);
+          --connection_threads;
+          idle_cv.notify_all();
+        }
       }
     }
     Accept(path);

@@ -150,6 +150,7 @@ void Bridge::RegisterPlugin(const manifest::Manifest& m) {
         exprs += ", " + db_.dialect().JsonText(f);
       }
       if (name.size() > 128) name.resize(128);
+      name = store::FitIdentifier(name, db_.dialect());  // PostgreSQL keeps 63 bytes
       std::string sql = std::string("CREATE ") + (unique ? "UNIQUE " : "") +
                         "INDEX IF NOT EXISTS \"" + name +
                         "\" ON _plugin_storage(plugin_id, collection" + exprs + ")";

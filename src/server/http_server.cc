@@ -317,9 +317,8 @@ void HttpServer::Impl::Serve(typename Protocol::socket& socket, const std::strin
       spdlog::error("handler for {} {} threw: {}", r.method, r.path, e.what());
       res = Error(500, "internal_error", std::string("internal error: ") + e.what());
     }
-    bool again = write(std::move(res), r.keep_alive);
-    End();
-    if (!again) break;
+    End();  // the turn is the handler's; a slow reader of the answer holds only its connection
+    if (!write(std::move(res), r.keep_alive)) break;
   }
   beast::error_code ignored;
   socket.shutdown(Protocol::socket::shutdown_send, ignored);
@@ -351,19 +350,30 @@ void HttpServer::Impl::Accept(Acceptor* acc) {
       connections.insert(owned->native_handle());
       ++connection_threads;
     }
-    std::thread([this, owned = std::move(owned)]() mutable {
-      std::string peer = PeerOf(*owned);
-      Serve<Protocol>(*owned, peer);
-      {
-        // Forgotten before it is closed, so Shutdown() never shuts down a reused descriptor.
+    int fd = owned->native_handle();
+    try {
+      std::thread([this, owned = std::move(owned)]() mutable {
+        std::string peer = PeerOf(*owned);
+        Serve<Protocol>(*owned, peer);
+        {
+          // Forgotten before it is closed, so Shutdown() never shuts down a reused descriptor.
+          std::lock_guard<std::mutex> lock(mu);
+          connections.erase(owned->native_handle());
+        }
+        owned.reset();  // while the io_context exists (Shutdown waits for this thread)
         std::lock_guard<std::mutex> lock(mu);
-        connections.erase(owned->native_handle());
-      }
-      owned.reset();  // while the io_context exists (Shutdown waits for this thread)
+        --connection_threads;
+        cv.notify_all();
+      }).detach();
+    } catch (const std::system_error& e) {
+      // No thread to be had (a process or thread limit): this connection is dropped (its socket
+      // closes with the lambda that owned it), the server keeps accepting.
+      spdlog::error("cannot start a thread for a connection: {}", e.what());
       std::lock_guard<std::mutex> lock(mu);
+      connections.erase(fd);
       --connection_threads;
       cv.notify_all();
-    }).detach();
+    }
     Accept<Acceptor, Protocol>(acc);
   });
 }

@@ -245,8 +245,9 @@ std::optional<PluginRegistry::Entry> PluginRegistry::EntryFromRow(
 
 void PluginRegistry::Sync() {
   std::lock_guard<std::mutex> life(lifecycle_mu_);
-  auto conn = db_.Acquire();
-  auto rows = conn->Query("SELECT id, version, enabled, updated_at FROM _ps_plugins");
+  // Connections are held for one query at a time, never across a plugin's start (which takes one
+  // of its own to register the plugin's indexes).
+  auto rows = db_.Acquire()->Query("SELECT id, version, enabled, updated_at FROM _ps_plugins");
   if (!rows.ok()) {
     if (!sync_failing_) {
       spdlog::warn("cannot read the installed plugins (retrying): {}", rows.status().message());
@@ -292,7 +293,7 @@ void PluginRegistry::Sync() {
   }
 
   for (const auto& id : changed) {
-    auto row = conn->Query(
+    auto row = db_.Acquire()->Query(
         std::string("SELECT ") + kStoredColumns + " FROM _ps_plugins WHERE id = ?", {id});
     if (!row.ok() || row->empty()) continue;  // removed meanwhile: the next round sees it
     auto e = EntryFromRow(row->rows[0]);

@@ -1,5 +1,6 @@
 #include "store/database.h"
 
+#include <cstdio>
 #include <regex>
 
 #include "store/migrations.h"
@@ -36,6 +37,16 @@ std::string RenderDdl(std::string_view ddl, const Dialect& d) {
   }
   out.append(last, in.cend());
   return out;
+}
+
+std::string FitIdentifier(const std::string& name, const Dialect& d) {
+  size_t max = d.MaxIdentifierBytes();
+  if (name.size() <= max) return name;
+  uint32_t h = 2166136261u;  // FNV-1a: stable across builds and hosts
+  for (unsigned char c : name) h = (h ^ c) * 16777619u;
+  char suffix[10];
+  std::snprintf(suffix, sizeof suffix, "_%08x", h);
+  return name.substr(0, max - 9) + suffix;
 }
 
 Result<std::unique_ptr<Database>> OpenDatabase(const std::string& url) {

@@ -50,6 +50,8 @@ class Dialect {
   virtual std::string_view TextType() const = 0;
   virtual std::string_view IntegerType() const = 0;
   virtual std::string_view RealType() const = 0;
+  // The longest identifier the backend keeps whole (PostgreSQL silently truncates at 63 bytes).
+  virtual size_t MaxIdentifierBytes() const = 0;
   // Default of timestamp columns in DDL.
   virtual std::string_view NowDefault() const = 0;
   // Held around migrations so hosts starting together apply each one once (empty: the
@@ -108,6 +110,10 @@ class Database {
 // DDL written with SQLite's types (TEXT, INTEGER, REAL as whole upper-case words) and `{NOW}`
 // for the current-time default, rendered for the dialect.
 std::string RenderDdl(std::string_view ddl, const Dialect& dialect);
+
+// `name` if the dialect keeps it whole; else a prefix of it and 8 hex digits of its hash, so two
+// long names that share a prefix stay distinct.
+std::string FitIdentifier(const std::string& name, const Dialect& dialect);
 
 // Opens a database from a URL: `sqlite:PATH` (created on first use) or `postgres://…` /
 // `postgresql://…` (a libpq connection URI; the database must exist). Runs the migrations.

@@ -74,9 +74,12 @@ bool IsFieldType(const std::string& type) { return !SqlType(type).empty(); }
 
 Status CreateCollection(Database& db, const CollectionSpec& spec) {
   static const std::regex ident("^[a-z][a-z0-9_]*$");
-  if (!std::regex_match(spec.slug, ident) || spec.slug.size() > 63) {
+  // The table name ec_<slug> must be kept whole by the backend (PostgreSQL: 63 bytes).
+  const size_t max_slug = std::min<size_t>(63, db.dialect().MaxIdentifierBytes() - 3);
+  if (!std::regex_match(spec.slug, ident) || spec.slug.size() > max_slug) {
     return InvalidArgument("collection slug \"" + spec.slug +
-                           "\" must match ^[a-z][a-z0-9_]*$ (at most 63 characters)");
+                           "\" must match ^[a-z][a-z0-9_]*$ (at most " + std::to_string(max_slug) +
+                           " characters)");
   }
   std::vector<std::string> seen;
   for (const auto& f : spec.fields) {
@@ -113,10 +116,11 @@ Status CreateCollection(Database& db, const CollectionSpec& spec) {
     ddl += ",\n  " + f.slug + " " + std::string(type == "JSON" ? "TEXT" : type);
     if (f.required) ddl += " NOT NULL DEFAULT " + std::string(RequiredDefault(type, f.type));
   }
-  ddl += ",\n  CONSTRAINT " + t + "_slug_locale_unique UNIQUE (slug, locale)\n);\n";
+  ddl += ",\n  CONSTRAINT " + FitIdentifier(t + "_slug_locale_unique", db.dialect()) +
+         " UNIQUE (slug, locale)\n);\n";
   auto idx = [&](const std::string& name, const std::string& cols, const std::string& where = "") {
-    ddl += "CREATE INDEX idx_" + t + "_" + name + " ON " + t + " (" + cols + ")" +
-           (where.empty() ? "" : " WHERE " + where) + ";\n";
+    ddl += "CREATE INDEX " + FitIdentifier("idx_" + t + "_" + name, db.dialect()) + " ON " + t +
+           " (" + cols + ")" + (where.empty() ? "" : " WHERE " + where) + ";\n";
   };
   idx("slug", "slug");
   idx("scheduled", "scheduled_at", "scheduled_at IS NOT NULL");

@@ -152,5 +152,28 @@ TEST(Postgres, JsonOrderingMatchesSqlitesAcrossTypes) {
                                            "arr", "s-lower"}));
 }
 
+TEST(Postgres, LongIdentifiersAreFittedAndStayDistinct) {
+  auto db = OpenDatabase(FreshPostgresSchema());
+  ASSERT_TRUE(db.ok());
+  const auto& d = (*db)->dialect();
+  std::string a = "idx_plugin_" + std::string(80, 'p') + "_docs_first";
+  std::string b = "idx_plugin_" + std::string(80, 'p') + "_docs_second";
+  EXPECT_EQ(FitIdentifier("short_name", d), "short_name");
+  EXPECT_EQ(FitIdentifier(a, d).size(), 63u);
+  EXPECT_NE(FitIdentifier(a, d), FitIdentifier(b, d));
+  EXPECT_EQ(FitIdentifier(a, d), FitIdentifier(a, d));  // stable
+  // Both indexes exist under their fitted names.
+  auto conn = (*db)->Acquire();
+  for (const auto& n : {a, b}) {
+    ASSERT_TRUE(conn->ExecScript("CREATE INDEX \"" + FitIdentifier(n, d) +
+                                 "\" ON _plugin_storage (plugin_id)")
+                    .ok());
+  }
+  EXPECT_EQ(Scalar(*conn,
+                   "SELECT COUNT(*) FROM pg_indexes WHERE schemaname = current_schema() "
+                   "AND indexname LIKE 'idx_plugin_ppp%'"),
+            "2");
+}
+
 }  // namespace
 }  // namespace ps::store

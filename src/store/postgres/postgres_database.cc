@@ -62,6 +62,7 @@ class PostgresDialect : public Dialect {
   std::string_view NowDefault() const override {
     return "(to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'))";
   }
+  size_t MaxIdentifierBytes() const override { return 63; }  // NAMEDATALEN - 1
   std::string MigrationLockSql() const override {
     return "SELECT pg_advisory_lock(hashtext('plugin-sandbox migrations ' || current_schema()))";
   }
@@ -170,8 +171,29 @@ class PostgresConnection : public Connection {
     if (conn_) PQfinish(conn_);
     statements_.clear();
     in_tx_ = false;
-    const char* keys[] = {"connect_timeout", "application_name", "dbname", nullptr};
-    const char* values[] = {"5", "plugin-sandbox", conninfo_->c_str(), nullptr};
+    // Defaults the URI may override: a dead peer is noticed within seconds (TCP keepalives, a
+    // user timeout on unacknowledged sends) and no statement or lock wait runs unbounded, so a
+    // partitioned database fails calls instead of holding the host's threads for minutes.
+    const char* keys[] = {"connect_timeout",
+                          "application_name",
+                          "keepalives",
+                          "keepalives_idle",
+                          "keepalives_interval",
+                          "keepalives_count",
+                          "tcp_user_timeout",
+                          "options",
+                          "dbname",
+                          nullptr};
+    const char* values[] = {"5",
+                            "plugin-sandbox",
+                            "1",
+                            "5",
+                            "2",
+                            "3",
+                            "15000",
+                            "-c statement_timeout=60000 -c lock_timeout=30000",
+                            conninfo_->c_str(),
+                            nullptr};
     conn_ = PQconnectdbParams(keys, values, 1);
     if (!conn_ || PQstatus(conn_) != CONNECTION_OK) {
       std::string m = conn_ ? Trimmed(PQerrorMessage(conn_)) : "out of memory";
@@ -339,12 +361,18 @@ class PostgresConnection : public Connection {
     }
     PGresult* r = PQexecPrepared(conn_, p->name.c_str(), int(params.size()), values.data(), nullptr,
                                  nullptr, 0);
+    const char* state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : nullptr;
+    bool stale_plan = state && std::string_view(state) == "0A000";
     Status st = Check(r);
     if (!st.ok()) {
       PQclear(r);
       // A table changed under a prepared statement ("cached plan must not change result type"):
-      // forget it so the next call prepares afresh.
-      statements_.erase(std::string(sql));
+      // forget it so the next call prepares afresh. (Other errors leave the statement valid.)
+      if (stale_plan) {
+        std::string deallocate = "DEALLOCATE " + p->name;
+        statements_.erase(std::string(sql));
+        if (!in_tx_) PQclear(PQexec(conn_, deallocate.c_str()));
+      }
       return st;
     }
     if (changed) {
@@ -412,6 +440,26 @@ class PostgresConnection : public Connection {
   std::unordered_map<std::string, Prepared> statements_;
 };
 
+// What Acquire hands out when no pooled connection came free in time: every call fails.
+class ExhaustedConnection : public Connection {
+ public:
+  Result<Rows> Query(std::string_view, const std::vector<Value>&) override { return Fail(); }
+  Result<int64_t> Exec(std::string_view, const std::vector<Value>&) override { return Fail(); }
+  Status ExecScript(std::string_view) override { return Fail(); }
+
+ protected:
+  Status Begin() override { return Fail(); }
+  Status Commit() override { return Fail(); }
+  void Rollback() override {}
+
+ private:
+  static Status Fail() {
+    return Status(Code::kUnavailable,
+                  "database unavailable: no connection came free within 30 s (every pooled "
+                  "connection is busy)");
+  }
+};
+
 // Removes our own `pool_max=N` from the URI's query; returns the rest for libpq.
 Result<std::string> StripPoolMax(const std::string& url, size_t* pool_max) {
   size_t q = url.find('?');
@@ -456,6 +504,11 @@ Result<std::unique_ptr<Database>> PostgresDatabase::Open(const std::string& url)
   return std::unique_ptr<Database>(std::move(db));
 }
 
+PostgresDatabase::PostgresDatabase(std::string conninfo, size_t pool_max)
+    : conninfo_(std::move(conninfo)),
+      pool_max_(pool_max),
+      exhausted_(std::make_unique<ExhaustedConnection>()) {}
+
 PostgresDatabase::~PostgresDatabase() = default;
 
 const Dialect& PostgresDatabase::dialect() const { return kDialect; }
@@ -467,7 +520,11 @@ ConnectionHandle PostgresDatabase::Acquire() {
     all_.push_back(std::make_unique<PostgresConnection>(&conninfo_));
     idle_.push_back(all_.back().get());
   }
-  cv_.wait(lock, [this] { return !idle_.empty(); });
+  // Bounded: with every connection stuck (a partitioned server; statement_timeout ends that),
+  // calls fail instead of queueing without end.
+  if (!cv_.wait_for(lock, kAcquireTimeout, [this] { return !idle_.empty(); })) {
+    return ConnectionHandle(exhausted_.get(), nullptr);
+  }
   Connection* c = idle_.back();
   idle_.pop_back();
   return ConnectionHandle(c, [this](Connection* back) {

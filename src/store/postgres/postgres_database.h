@@ -6,6 +6,10 @@
 //   connections this host opens; it is removed before the URI reaches libpq.
 // - The schema follows SQLite's: TEXT columns are `TEXT COLLATE "C"` (bytewise, as SQLite
 //   compares), INTEGER is BIGINT, REAL is DOUBLE PRECISION. JSON fields are read with `::jsonb`.
+// - Acquire waits at most 30 s for a free connection; after that it hands out one whose every
+//   call fails with kUnavailable. Connections default to TCP keepalives, a 15 s TCP user
+//   timeout, statement_timeout 60 s and lock_timeout 30 s (a URI's own `options` replace the
+//   latter two).
 // - Open() connects once and fails with libpq's message when the server cannot be reached.
 //   Afterwards a lost server never blocks or crashes the host: a call made while it is down fails
 //   with kUnavailable ("database unavailable: …"), and the next call reconnects. A connection that
@@ -18,6 +22,7 @@
 //   apply each migration once.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -37,11 +42,13 @@ class PostgresDatabase : public Database {
   ConnectionHandle Acquire() override;
 
  private:
-  PostgresDatabase(std::string conninfo, size_t pool_max)
-      : conninfo_(std::move(conninfo)), pool_max_(pool_max) {}
+  PostgresDatabase(std::string conninfo, size_t pool_max);
+
+  static constexpr std::chrono::seconds kAcquireTimeout{30};
 
   std::string conninfo_;
   size_t pool_max_;
+  std::unique_ptr<Connection> exhausted_;  // handed out when Acquire times out
   std::mutex mu_;
   std::condition_variable cv_;
   std::vector<std::unique_ptr<Connection>> all_;

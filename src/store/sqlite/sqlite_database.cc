@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 
 #include <filesystem>
+#include <limits>
 #include <unordered_map>
 
 namespace ps::store {
@@ -35,6 +36,7 @@ class SqliteDialect : public Dialect {
   std::string_view IntegerType() const override { return "INTEGER"; }
   std::string_view RealType() const override { return "REAL"; }
   std::string_view NowDefault() const override { return "(datetime('now'))"; }
+  size_t MaxIdentifierBytes() const override { return std::numeric_limits<size_t>::max(); }
 };
 
 const SqliteDialect kDialect;
