@@ -111,16 +111,25 @@ struct HttpServer::Impl {
   std::atomic<bool> draining{false};
   std::mutex mu;
   std::condition_variable cv;
-  int inflight = 0;
+  int inflight = 0;  // requests from their handler's start until their answer is written
+  int turns = 0;     // handlers running (at most opt.workers)
   bool stopped = false;
   std::set<int> connections;   // open connections' descriptors (under mu)
   int connection_threads = 0;  // under mu
 
-  // A turn to run a handler: at most opt.workers at once.
+  // A turn to run a handler (at most opt.workers at once); the request is in flight from here
+  // until End(), so a draining shutdown waits for its answer to be written.
   void Begin() {
     std::unique_lock<std::mutex> lock(mu);
-    cv.wait(lock, [&] { return inflight < std::max(1, opt.workers); });
+    cv.wait(lock, [&] { return turns < std::max(1, opt.workers); });
+    ++turns;
     ++inflight;
+  }
+  // The handler returned: its turn goes to the next request, while the answer is written.
+  void EndTurn() {
+    std::lock_guard<std::mutex> lock(mu);
+    --turns;
+    cv.notify_all();
   }
   void End() {
     std::lock_guard<std::mutex> lock(mu);
@@ -317,8 +326,10 @@ void HttpServer::Impl::Serve(typename Protocol::socket& socket, const std::strin
       spdlog::error("handler for {} {} threw: {}", r.method, r.path, e.what());
       res = Error(500, "internal_error", std::string("internal error: ") + e.what());
     }
-    End();  // the turn is the handler's; a slow reader of the answer holds only its connection
-    if (!write(std::move(res), r.keep_alive)) break;
+    EndTurn();  // a slow reader of the answer holds only its connection, not a turn
+    bool again = write(std::move(res), r.keep_alive);
+    End();
+    if (!again) break;
   }
   beast::error_code ignored;
   socket.shutdown(Protocol::socket::shutdown_send, ignored);

@@ -125,6 +125,21 @@ TEST(Postgres, APoolNeverOpensMoreThanPoolMaxConnections) {
   EXPECT_LE(most.load(), 2);
 }
 
+TEST(Postgres, ACallThatFindsNoFreeConnectionInTimeFailsClearly) {
+  auto db = OpenDatabase(FreshPostgresSchema() + "&pool_max=1&acquire_timeout_ms=100");
+  ASSERT_TRUE(db.ok()) << db.status().message();
+  auto held = (*db)->Acquire();
+  ASSERT_EQ(Scalar(*held, "SELECT 1"), "1");
+  auto late = (*db)->Acquire();  // the only connection is held: waits 100 ms, then gives up
+  auto r = late->Query("SELECT 1");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kUnavailable);
+  EXPECT_EQ(r.status().message(),
+            "database unavailable: no connection came free within 100 ms (every pooled "
+            "connection is busy)");
+  EXPECT_FALSE(late->Transaction([] { return Status::Ok(); }).ok());
+}
+
 TEST(Postgres, JsonOrderingMatchesSqlitesAcrossTypes) {
   // NULL/missing first, then numbers and booleans (as 0/1) by value, then text bytewise, with
   // arrays and objects as text.

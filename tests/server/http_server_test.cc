@@ -268,6 +268,8 @@ TEST_F(HttpServerTest, ShutdownLetsTheRunningRequestFinishAndClosesIdleConnectio
   busy.Send(Get("/block"));
   ASSERT_TRUE(Eventually([&] { return running_ == 1; }));
   std::thread stopper([&] { server_->Shutdown(std::chrono::seconds(10)); });
+  // Draining has begun once the listener is closed (new connections are refused).
+  ASSERT_TRUE(Eventually([&] { return !Conn(path_).ok(); }));
   // A request arriving on an open connection while draining is refused.
   idle.Send(Get("/late"));
   std::string late = idle.Response();

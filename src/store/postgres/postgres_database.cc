@@ -443,6 +443,9 @@ class PostgresConnection : public Connection {
 // What Acquire hands out when no pooled connection came free in time: every call fails.
 class ExhaustedConnection : public Connection {
  public:
+  explicit ExhaustedConnection(std::chrono::milliseconds waited)
+      : message_("database unavailable: no connection came free within " +
+                 std::to_string(waited.count()) + " ms (every pooled connection is busy)") {}
   Result<Rows> Query(std::string_view, const std::vector<Value>&) override { return Fail(); }
   Result<int64_t> Exec(std::string_view, const std::vector<Value>&) override { return Fail(); }
   Status ExecScript(std::string_view) override { return Fail(); }
@@ -453,17 +456,29 @@ class ExhaustedConnection : public Connection {
   void Rollback() override {}
 
  private:
-  static Status Fail() {
-    return Status(Code::kUnavailable,
-                  "database unavailable: no connection came free within 30 s (every pooled "
-                  "connection is busy)");
-  }
+  Status Fail() const { return Status(Code::kUnavailable, message_); }
+  std::string message_;
 };
 
-// Removes our own `pool_max=N` from the URI's query; returns the rest for libpq.
-Result<std::string> StripPoolMax(const std::string& url, size_t* pool_max) {
+// Our own query parameters, removed from the URI before it reaches libpq.
+struct PoolParams {
+  size_t pool_max = 8;
+  std::chrono::milliseconds acquire_timeout{30000};
+};
+
+Result<std::string> StripPoolParams(const std::string& url, PoolParams* out) {
   size_t q = url.find('?');
   if (q == std::string::npos) return url;
+  auto number = [](const std::string& name, const std::string& n, long lo,
+                   long hi) -> Result<long> {
+    char* end = nullptr;
+    long v = std::strtol(n.c_str(), &end, 10);
+    if (n.empty() || *end || v < lo || v > hi) {
+      return InvalidArgument("--db: " + name + " must be a number from " + std::to_string(lo) +
+                             " to " + std::to_string(hi) + ", got \"" + n + "\"");
+    }
+    return v;
+  };
   std::string base = url.substr(0, q);
   std::string rest;
   size_t p = q + 1;
@@ -471,13 +486,11 @@ Result<std::string> StripPoolMax(const std::string& url, size_t* pool_max) {
     size_t amp = url.find('&', p);
     std::string part = url.substr(p, amp == std::string::npos ? std::string::npos : amp - p);
     if (part.rfind("pool_max=", 0) == 0) {
-      std::string n = part.substr(9);
-      char* end = nullptr;
-      long v = std::strtol(n.c_str(), &end, 10);
-      if (n.empty() || *end || v < 1 || v > 1000) {
-        return InvalidArgument("--db: pool_max must be a number from 1 to 1000, got \"" + n + "\"");
-      }
-      *pool_max = size_t(v);
+      PS_ASSIGN(long v, number("pool_max", part.substr(9), 1, 1000));
+      out->pool_max = size_t(v);
+    } else if (part.rfind("acquire_timeout_ms=", 0) == 0) {
+      PS_ASSIGN(long v, number("acquire_timeout_ms", part.substr(19), 1, 3600000));
+      out->acquire_timeout = std::chrono::milliseconds(v);
     } else if (!part.empty()) {
       rest += (rest.empty() ? "?" : "&") + part;
     }
@@ -490,9 +503,10 @@ Result<std::string> StripPoolMax(const std::string& url, size_t* pool_max) {
 }  // namespace
 
 Result<std::unique_ptr<Database>> PostgresDatabase::Open(const std::string& url) {
-  size_t pool_max = 8;
-  PS_ASSIGN(std::string conninfo, StripPoolMax(url, &pool_max));
-  std::unique_ptr<PostgresDatabase> db(new PostgresDatabase(std::move(conninfo), pool_max));
+  PoolParams pool;
+  PS_ASSIGN(std::string conninfo, StripPoolParams(url, &pool));
+  std::unique_ptr<PostgresDatabase> db(
+      new PostgresDatabase(std::move(conninfo), pool.pool_max, pool.acquire_timeout));
   auto first = std::make_unique<PostgresConnection>(&db->conninfo_);
   Status st = first->Connect();
   if (!st.ok()) {
@@ -504,10 +518,12 @@ Result<std::unique_ptr<Database>> PostgresDatabase::Open(const std::string& url)
   return std::unique_ptr<Database>(std::move(db));
 }
 
-PostgresDatabase::PostgresDatabase(std::string conninfo, size_t pool_max)
+PostgresDatabase::PostgresDatabase(std::string conninfo, size_t pool_max,
+                                   std::chrono::milliseconds acquire_timeout)
     : conninfo_(std::move(conninfo)),
       pool_max_(pool_max),
-      exhausted_(std::make_unique<ExhaustedConnection>()) {}
+      acquire_timeout_(acquire_timeout),
+      exhausted_(std::make_unique<ExhaustedConnection>(acquire_timeout)) {}
 
 PostgresDatabase::~PostgresDatabase() = default;
 
@@ -522,7 +538,7 @@ ConnectionHandle PostgresDatabase::Acquire() {
   }
   // Bounded: with every connection stuck (a partitioned server; statement_timeout ends that),
   // calls fail instead of queueing without end.
-  if (!cv_.wait_for(lock, kAcquireTimeout, [this] { return !idle_.empty(); })) {
+  if (!cv_.wait_for(lock, acquire_timeout_, [this] { return !idle_.empty(); })) {
     return ConnectionHandle(exhausted_.get(), nullptr);
   }
   Connection* c = idle_.back();

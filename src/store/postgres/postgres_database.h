@@ -2,13 +2,14 @@
 //
 // Contract, beyond database.h's:
 // - URL: any libpq connection URI (`postgres://user@host:port/db?…`, `?host=/socket/dir` for a
-//   Unix socket). One extra query parameter of ours, `pool_max=N` (default 8), bounds the
-//   connections this host opens; it is removed before the URI reaches libpq.
+//   Unix socket). Two query parameters are ours and removed before the URI reaches libpq:
+//   `pool_max=N` (default 8) bounds the connections this host opens, `acquire_timeout_ms=N`
+//   (default 30000) how long a call waits for one of them.
 // - The schema follows SQLite's: TEXT columns are `TEXT COLLATE "C"` (bytewise, as SQLite
 //   compares), INTEGER is BIGINT, REAL is DOUBLE PRECISION. JSON fields are read with `::jsonb`.
-// - Acquire waits at most 30 s for a free connection; after that it hands out one whose every
-//   call fails with kUnavailable. Connections default to TCP keepalives, a 15 s TCP user
-//   timeout, statement_timeout 60 s and lock_timeout 30 s (a URI's own `options` replace the
+// - Acquire waits at most acquire_timeout_ms for a free connection; after that it hands out one
+//   whose every call fails with kUnavailable. Connections default to TCP keepalives, a 15 s TCP
+//   user timeout, statement_timeout 60 s and lock_timeout 30 s (a URI's own `options` replace the
 //   latter two).
 // - Open() connects once and fails with libpq's message when the server cannot be reached.
 //   Afterwards a lost server never blocks or crashes the host: a call made while it is down fails
@@ -42,12 +43,12 @@ class PostgresDatabase : public Database {
   ConnectionHandle Acquire() override;
 
  private:
-  PostgresDatabase(std::string conninfo, size_t pool_max);
-
-  static constexpr std::chrono::seconds kAcquireTimeout{30};
+  PostgresDatabase(std::string conninfo, size_t pool_max,
+                   std::chrono::milliseconds acquire_timeout);
 
   std::string conninfo_;
   size_t pool_max_;
+  std::chrono::milliseconds acquire_timeout_;
   std::unique_ptr<Connection> exhausted_;  // handed out when Acquire times out
   std::mutex mu_;
   std::condition_variable cv_;
