@@ -4,10 +4,13 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <string>
+#include <thread>
 
 namespace ps::testing {
 
@@ -33,6 +36,19 @@ class TempDir {
  private:
   std::filesystem::path path_;
 };
+
+// Waits for `cond` with a deadline, looking again every `every`; returns whether it became true.
+// The one way tests wait for something: a bounded poll, never a bare sleep.
+inline bool Eventually(const std::function<bool()>& cond,
+                       std::chrono::milliseconds limit = std::chrono::seconds(10),
+                       std::chrono::milliseconds every = std::chrono::milliseconds(2)) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (cond()) return true;
+    std::this_thread::sleep_for(every);  // polling interval, not a sync
+  }
+  return cond();
+}
 
 inline void WriteFile(const std::filesystem::path& p, const std::string& content) {
   std::filesystem::create_directories(p.parent_path());

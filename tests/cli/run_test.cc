@@ -148,15 +148,6 @@ std::vector<pid_t> ProcessesUnder(const std::filesystem::path& dir) {
   return found;
 }
 
-bool WaitUntil(const std::function<bool()>& cond, std::chrono::seconds limit) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (cond()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));  // polling interval
-  }
-  return cond();
-}
-
 // Starts `run` on a route that waits a minute, kills the host with `sig` mid-invocation, and
 // checks that its workerd process does not outlive it.
 void ExpectNoOrphanAfter(int sig) {
@@ -180,13 +171,13 @@ void ExpectNoOrphanAfter(int sig) {
   ASSERT_EQ(posix_spawn(&host, kBinary.c_str(), &fa, nullptr, argv.data(), environ), 0);
   posix_spawn_file_actions_destroy(&fa);
   // The plugin's process is up once a process runs in the runtime directory.
-  ASSERT_TRUE(
-      WaitUntil([&] { return !ProcessesUnder(data / "run").empty(); }, std::chrono::seconds(20)));
+  ASSERT_TRUE(testing::Eventually([&] { return !ProcessesUnder(data / "run").empty(); },
+                                  std::chrono::seconds(20)));
   ASSERT_EQ(kill(host, sig), 0);
   int status = 0;
   ASSERT_EQ(waitpid(host, &status, 0), host);
-  EXPECT_TRUE(
-      WaitUntil([&] { return ProcessesUnder(data / "run").empty(); }, std::chrono::seconds(10)))
+  EXPECT_TRUE(testing::Eventually([&] { return ProcessesUnder(data / "run").empty(); },
+                                  std::chrono::seconds(10)))
       << "workerd outlived its host after signal " << sig;
 }
 

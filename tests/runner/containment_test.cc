@@ -67,7 +67,7 @@ TEST_F(RunnerTest, LoadUpdateAndUnloadOfOnePluginNeverFailsAnother) {
     ASSERT_TRUE(runner_->Terminate(v2).ok());
     EXPECT_FALSE(runner_->IsAvailable(v2));
   }
-  ASSERT_TRUE(WaitFor([&] { return caller.ok() > 20; }, std::chrono::seconds(10)));
+  ASSERT_TRUE(Eventually([&] { return caller.ok() > 20; }, std::chrono::seconds(10)));
   caller.Stop();
   EXPECT_EQ(caller.failed(), 0) << caller.last_error();
   EXPECT_GT(caller.ok(), 20);
@@ -84,8 +84,8 @@ TEST_F(RunnerTest, SpinningNeighbourDoesNotStallOthers) {
     EXPECT_EQ(r.status().detail_code(), "cpu_limit_exceeded");
     ASSERT_TRUE(runner_->Info("spin2").has_value());
     ASSERT_TRUE(
-        WaitFor([&] { return runner_->Info("spin2")->state == runner::PluginState::kReady; },
-                std::chrono::seconds(15)));
+        Eventually([&] { return runner_->Info("spin2")->state == runner::PluginState::kReady; },
+                   std::chrono::seconds(15)));
   }
   caller.Stop();
   EXPECT_EQ(caller.failed(), 0) << caller.last_error();
@@ -114,19 +114,19 @@ TEST_P(NeighbourTest, NeighbourKeepsAnsweringAndTheCulpritRecovers) {
   Caller caller(*runner_, neighbour);
   for (int i = 0; i < 2; ++i) {
     ASSERT_TRUE(
-        WaitFor([&] { return runner_->Info("culprit")->state == runner::PluginState::kReady; },
-                std::chrono::seconds(15)));
+        Eventually([&] { return runner_->Info("culprit")->state == runner::PluginState::kReady; },
+                   std::chrono::seconds(15)));
     auto r = runner_->InvokeRoute(culprit, "bad", nullptr, json::object());
     ASSERT_FALSE(r.ok());
     EXPECT_TRUE(r.status().detail_code() == m.codes[0] || r.status().detail_code() == m.codes[1])
         << m.name << ": " << r.status().detail_code() << " " << r.status().message();
   }
-  ASSERT_TRUE(WaitFor([&] { return caller.ok() > 5; }, std::chrono::seconds(10)));
+  ASSERT_TRUE(Eventually([&] { return caller.ok() > 5; }, std::chrono::seconds(10)));
   caller.Stop();
   EXPECT_EQ(caller.failed(), 0) << caller.last_error();
   ASSERT_TRUE(
-      WaitFor([&] { return runner_->Info("culprit")->state == runner::PluginState::kReady; },
-              std::chrono::seconds(15)));
+      Eventually([&] { return runner_->Info("culprit")->state == runner::PluginState::kReady; },
+                 std::chrono::seconds(15)));
   EXPECT_EQ(Stringify(Route(culprit, "ok")), R"("ok")");
 }
 
@@ -153,15 +153,16 @@ export default { routes: { wait: () => new Promise((r) => setTimeout(() => r("la
   ASSERT_GT(pid, 0);
   std::thread killer([&] {
     // Kill the process once the call is in flight (the route never answers before 20 s).
-    WaitFor([&] { return runner_->Info("victim")->invocations > 0; }, std::chrono::seconds(5));
+    Eventually([&] { return runner_->Info("victim")->invocations > 0; }, std::chrono::seconds(5));
     kill(pid, SIGKILL);
   });
   auto r = runner_->InvokeRoute(h, "wait", nullptr, json::object());
   killer.join();
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().detail_code(), "plugin_crashed") << r.status().message();
-  ASSERT_TRUE(WaitFor([&] { return runner_->Info("victim")->state == runner::PluginState::kReady; },
-                      std::chrono::seconds(10)));
+  ASSERT_TRUE(
+      Eventually([&] { return runner_->Info("victim")->state == runner::PluginState::kReady; },
+                 std::chrono::seconds(10)));
   EXPECT_NE(runner_->Info("victim")->pid, pid);
   EXPECT_EQ(Stringify(Route(h, "ok")), R"("ok")");
 }
@@ -181,7 +182,7 @@ export default { routes: { bomb: () => { const a = []; for (;;) a.push(new Array
   // that replaced the last one, so every bomb kills a fresh process.
   pid_t last = 0;
   for (int i = 0; i < 10; ++i) {
-    ASSERT_TRUE(WaitFor(
+    ASSERT_TRUE(Eventually(
         [&] {
           auto info = runner_->Info("crashy");
           return info->state == runner::PluginState::kQuarantined ||
@@ -194,9 +195,9 @@ export default { routes: { bomb: () => { const a = []; for (;;) a.push(new Array
     auto r = runner_->InvokeRoute(h, "bomb", nullptr, json::object());
     EXPECT_FALSE(r.ok());
   }
-  ASSERT_TRUE(
-      WaitFor([&] { return runner_->Info("crashy")->state == runner::PluginState::kQuarantined; },
-              std::chrono::seconds(10)));
+  ASSERT_TRUE(Eventually(
+      [&] { return runner_->Info("crashy")->state == runner::PluginState::kQuarantined; },
+      std::chrono::seconds(10)));
   auto refused = runner_->InvokeRoute(h, "ok", nullptr, json::object());
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.status().detail_code(), "plugin_unavailable");
@@ -207,8 +208,9 @@ export default { routes: { bomb: () => { const a = []; for (;;) a.push(new Array
   EXPECT_EQ(Stringify(Route(neighbour, "ping", "7")), R"({"pong":7})");
   // Enabling brings it back.
   ASSERT_TRUE(runner_->Enable("crashy").ok());
-  ASSERT_TRUE(WaitFor([&] { return runner_->Info("crashy")->state == runner::PluginState::kReady; },
-                      std::chrono::seconds(10)));
+  ASSERT_TRUE(
+      Eventually([&] { return runner_->Info("crashy")->state == runner::PluginState::kReady; },
+                 std::chrono::seconds(10)));
   EXPECT_EQ(Stringify(Route(h, "ok")), R"("ok")");
   EXPECT_TRUE(runner_->IsHealthy());
 }

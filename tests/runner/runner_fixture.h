@@ -17,15 +17,6 @@
 namespace ps::testing {
 
 // Waits for `cond` with a deadline, polling; returns whether it became true.
-inline bool WaitFor(const std::function<bool()>& cond, std::chrono::milliseconds limit) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (cond()) return true;
-    std::this_thread::yield();
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));  // polling interval, not a sync
-  }
-  return cond();
-}
 
 class RunnerTest : public ::testing::Test {
  protected:

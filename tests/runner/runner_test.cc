@@ -122,8 +122,8 @@ export default { routes: { spin: async () => { while (true) {} }, ok: async () =
   EXPECT_EQ(Stringify(Route(other, "get", R"({"key":"x"})")), R"({"value":null})");
   // The spinner comes back after its restart.
   ASSERT_TRUE(
-      WaitFor([&] { return runner_->Info("spinner")->state == runner::PluginState::kReady; },
-              std::chrono::seconds(10)));
+      Eventually([&] { return runner_->Info("spinner")->state == runner::PluginState::kReady; },
+                 std::chrono::seconds(10)));
   EXPECT_EQ(Stringify(Route(spin, "ok")), R"("fine")");
 }
 

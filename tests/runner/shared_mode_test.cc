@@ -20,7 +20,7 @@ export default { routes: {
 TEST_F(SharedModeTest, PluginsShareOneProcessButNotTheirData) {
   auto a = Load(R"({"id":"alpha","version":"1"})", kSource);
   auto b = Load(R"({"id":"beta","version":"1"})", kSource);
-  ASSERT_TRUE(WaitFor([&] { return runner_->IsHealthy(); }, std::chrono::seconds(10)));
+  ASSERT_TRUE(Eventually([&] { return runner_->IsHealthy(); }, std::chrono::seconds(10)));
   EXPECT_EQ(runner_->Info("alpha")->pid, runner_->Info("beta")->pid);
   EXPECT_NE(runner_->Info("alpha")->pid, 0);
   Route(a, "set", R"("from alpha")");
@@ -50,7 +50,7 @@ TEST_F(SharedModeTest, ASpinningPluginTakesTheSharedProcessDownWithIt) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().detail_code(), "cpu_limit_exceeded");
   // No containment: beta's process was the same one, and it was restarted too.
-  ASSERT_TRUE(WaitFor(
+  ASSERT_TRUE(Eventually(
       [&] {
         auto i = runner_->Info("beta");
         return i->state == runner::PluginState::kReady && i->pid != before && i->pid != 0;

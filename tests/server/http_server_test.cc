@@ -21,6 +21,7 @@ namespace ps::server {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+using ps::testing::Eventually;
 
 // A raw client connection; every wait is bounded.
 class Conn {
@@ -121,13 +122,6 @@ class HttpServerTest : public ::testing::Test {
       released_ = true;
     }
     cv_.notify_all();
-  }
-  bool Eventually(const std::function<bool()>& cond) {
-    auto deadline = Clock::now() + std::chrono::seconds(10);
-    while (!cond() && Clock::now() < deadline) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));  // polling interval, not a sync
-    }
-    return cond();
   }
   void TearDown() override {
     Release();

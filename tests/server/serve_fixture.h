@@ -33,17 +33,6 @@ using Clock = std::chrono::steady_clock;
 
 inline const std::string kServeBinary = PS_BINARY_DIR "/src/plugin-sandbox";
 
-// Waits for `cond` with a deadline, polling; returns whether it became true.
-inline bool Eventually(const std::function<bool()>& cond,
-                       std::chrono::milliseconds limit = std::chrono::seconds(10)) {
-  auto deadline = Clock::now() + limit;
-  while (Clock::now() < deadline) {
-    if (cond()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));  // polling interval, not a sync
-  }
-  return cond();
-}
-
 struct Reply {
   long status = 0;
   std::string body;

@@ -27,14 +27,7 @@ using ps::testing::TempDir;
 using ps::testing::WriteFile;
 using namespace std::chrono_literals;
 
-bool WaitFor(const std::function<bool()>& cond, std::chrono::milliseconds limit) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (cond()) return true;
-    std::this_thread::sleep_for(2ms);  // polling interval, not synchronisation
-  }
-  return cond();
-}
+using ps::testing::Eventually;
 
 class SupervisorTest : public ::testing::Test {
  protected:
@@ -89,8 +82,8 @@ TEST_F(SupervisorTest, EnvironmentIsReducedToTheAllowlistPlusOperatorPassthrough
   opts.env_passthrough = {" PS_TEST_PASS ", "PS_TEST_UNSET"};
   Supervisor sup(opts);
   auto id = sup.Start(Spec());
-  ASSERT_TRUE(
-      WaitFor([&] { return ReadFile(dir_ / "env.txt").find("PATH=") != std::string::npos; }, 10s));
+  ASSERT_TRUE(Eventually(
+      [&] { return ReadFile(dir_ / "env.txt").find("PATH=") != std::string::npos; }, 10s));
   std::string env = ReadFile(dir_ / "env.txt");
   EXPECT_NE(env.find("PS_TEST_PASS=passed"), std::string::npos) << env;
   EXPECT_EQ(env.find("PS_TEST_SECRET"), std::string::npos) << env;
@@ -103,7 +96,7 @@ TEST_F(SupervisorTest, OnlyStandardDescriptorsAreInherited) {
   ASSERT_GE(leaked, 0);
   Supervisor sup(Options(Script("ls /proc/self/fd > fds.txt; exec sleep 60")));
   auto id = sup.Start(Spec());
-  ASSERT_TRUE(WaitFor([&] { return !ReadFile(dir_ / "fds.txt").empty(); }, 10s));
+  ASSERT_TRUE(Eventually([&] { return !ReadFile(dir_ / "fds.txt").empty(); }, 10s));
   close(leaked);
   // ls itself opens one descriptor to read the directory: 0, 1, 2 and that one.
   std::string fds = ReadFile(dir_ / "fds.txt");
@@ -116,7 +109,7 @@ TEST_F(SupervisorTest, StopEscalatesToSigkillWhenTermIsIgnored) {
       "trap 'echo term > term.txt' TERM; echo up > up.txt; while true; do sleep 0.05; done")));
   auto id = sup.Start(Spec());
   // Stop only once the trap is installed.
-  ASSERT_TRUE(WaitFor([&] { return ReadFile(dir_ / "up.txt") == "up\n"; }, 10s));
+  ASSERT_TRUE(Eventually([&] { return ReadFile(dir_ / "up.txt") == "up\n"; }, 10s));
   pid_t pid = sup.pid(id);
   sup.Stop(id, /*wait=*/true);
   EXPECT_EQ(kill(pid, 0), -1);                       // gone
@@ -132,7 +125,7 @@ TEST_F(SupervisorTest, StopEscalatesToSigkillWhenTermIsIgnored) {
 TEST_F(SupervisorTest, IntentionalStopIsNotRestarted) {
   Supervisor sup(Options(Script("exec sleep 60")));
   auto id = sup.Start(Spec());
-  ASSERT_TRUE(WaitFor([&] { return sup.pid(id) != 0; }, 10s));
+  ASSERT_TRUE(Eventually([&] { return sup.pid(id) != 0; }, 10s));
   sup.Stop(id);
   EXPECT_EQ(sup.state(id), ProcessState::kStopped);
   auto exits = Exits();
@@ -144,7 +137,7 @@ TEST_F(SupervisorTest, IntentionalStopIsNotRestarted) {
 TEST_F(SupervisorTest, CleanExitIsNotRestarted) {
   Supervisor sup(Options(Script("exit 0")));
   auto id = sup.Start(Spec());
-  ASSERT_TRUE(WaitFor([&] { return Exits().size() == 1; }, 10s));
+  ASSERT_TRUE(Eventually([&] { return Exits().size() == 1; }, 10s));
   EXPECT_EQ(Exits()[0].kill_reason, "exited");
   EXPECT_EQ(sup.state(id), ProcessState::kStopped);
   EXPECT_EQ(sup.generation(id), 1);
@@ -153,8 +146,8 @@ TEST_F(SupervisorTest, CleanExitIsNotRestarted) {
 TEST_F(SupervisorTest, CrashesRestartThenQuarantineAfterMoreThanFiveInTheWindow) {
   Supervisor sup(Options(Script("echo dying; exit 3")));
   auto id = sup.Start(Spec());
-  ASSERT_TRUE(WaitFor([&] { return sup.state(id) == ProcessState::kQuarantined; }, 20s));
-  ASSERT_TRUE(WaitFor([&] { return Exits().size() >= 6; }, 10s));
+  ASSERT_TRUE(Eventually([&] { return sup.state(id) == ProcessState::kQuarantined; }, 20s));
+  ASSERT_TRUE(Eventually([&] { return Exits().size() >= 6; }, 10s));
   auto exits = Exits();
   ASSERT_EQ(exits.size(), 6u);
   for (size_t i = 0; i < 5; ++i) {
@@ -169,7 +162,7 @@ TEST_F(SupervisorTest, CrashesRestartThenQuarantineAfterMoreThanFiveInTheWindow)
   EXPECT_EQ(sup.generation(id), 6);
   // ...until it is enabled.
   sup.Enable(id);
-  ASSERT_TRUE(WaitFor([&] { return Exits().size() >= 7; }, 10s));
+  ASSERT_TRUE(Eventually([&] { return Exits().size() >= 7; }, 10s));
   EXPECT_GE(sup.generation(id), 7);
   EXPECT_TRUE(Exits()[6].restarting);  // a fresh failure history: restarting, not quarantined
 }
@@ -177,10 +170,10 @@ TEST_F(SupervisorTest, CrashesRestartThenQuarantineAfterMoreThanFiveInTheWindow)
 TEST_F(SupervisorTest, KillReportsItsReasonAndRestarts) {
   Supervisor sup(Options(Script("exec sleep 60")));
   auto id = sup.Start(Spec());
-  ASSERT_TRUE(WaitFor([&] { return sup.pid(id) != 0; }, 10s));
+  ASSERT_TRUE(Eventually([&] { return sup.pid(id) != 0; }, 10s));
   pid_t first = sup.pid(id);
   sup.Kill(id, "cpu_limit_exceeded");
-  ASSERT_TRUE(WaitFor([&] { return sup.pid(id) != 0 && sup.pid(id) != first; }, 10s));
+  ASSERT_TRUE(Eventually([&] { return sup.pid(id) != 0 && sup.pid(id) != first; }, 10s));
   auto exits = Exits();
   ASSERT_EQ(exits.size(), 1u);
   EXPECT_EQ(exits[0].kill_reason, "cpu_limit_exceeded");
