@@ -15,6 +15,8 @@
 #include <set>
 #include <thread>
 
+#include "common/socket.h"
+
 namespace ps::bridge {
 namespace {
 
@@ -177,8 +179,10 @@ void BackingService::Impl::ServeConnection(const std::string& path,
     http::read(socket, buffer, parser, ec);
     Reply reply;
     bool keep_alive = false;
+    bool unread_body = false;
     if (ec == http::error::body_limit) {
       reply = Reply{413, ErrorJson("Request body too large")};
+      unread_body = true;  // Beast stops at the Content-Length header; the body is on its way
     } else if (ec) {
       break;  // closed, shut down by Close(), or a malformed request: drop the connection
     } else {
@@ -194,6 +198,9 @@ void BackingService::Impl::ServeConnection(const std::string& path,
     res.body() = std::move(reply.body);
     res.prepare_payload();
     http::write(socket, res, ec);
+    // Closing with the body still arriving would fail the sender's write, and workerd and curl
+    // then report that instead of our 413 (it happened in CI).
+    if (unread_body && !ec) LingeringClose(socket.native_handle());
     if (ec || !keep_alive) break;
   }
   {

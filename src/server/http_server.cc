@@ -18,6 +18,8 @@
 #include <set>
 #include <thread>
 
+#include "common/socket.h"
+
 namespace ps::server {
 
 namespace asio = boost::asio;
@@ -252,8 +254,12 @@ void HttpServer::Impl::Serve(typename Protocol::socket& socket, const std::strin
     http::write(stream, res, wec);
     return keep && !wec;
   };
+  // Answers a request this connection will not serve; the rest of the request may still be
+  // arriving, so the connection lingers before it closes (common/socket.h says why).
+  bool linger = false;
   auto fail = [&](int status, const std::string& code, const std::string& message) {
     write(Error(status, code, message), false);
+    linger = true;
   };
   for (;;) {
     http::request_parser<http::string_body> parser;
@@ -332,7 +338,11 @@ void HttpServer::Impl::Serve(typename Protocol::socket& socket, const std::strin
     if (!again) break;
   }
   beast::error_code ignored;
-  socket.shutdown(Protocol::socket::shutdown_send, ignored);
+  if (linger) {
+    LingeringClose(socket.native_handle());
+  } else {
+    socket.shutdown(Protocol::socket::shutdown_send, ignored);
+  }
 }
 
 template <class Acceptor, class Protocol>

@@ -3,6 +3,12 @@
 #include "bridge/backing_service.h"
 
 #include <curl/curl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstdio>
 
 #include "fixture.h"
 
@@ -124,6 +130,46 @@ TEST_F(BackingServiceTest, BodiesOverTenMebibytesGet413AndBadJson400) {
   auto arr = Post("kv/set", "[1]", Token(a_));
   EXPECT_EQ(arr.status, 400);
   EXPECT_EQ(arr.body, R"({"error":"Request body must be a JSON object"})");
+}
+
+TEST_F(BackingServiceTest, ASenderStillWritingAnOversizedBodyCanFinishAndRead413) {
+  // Beast refuses the body by its Content-Length before reading it; the service answers 413
+  // and lingers, so a client that writes the whole body before reading (workerd, curl) still
+  // gets the answer. Here the answer is read first, which makes the race deterministic: after a
+  // plain close the body's writes would fail.
+  int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  std::snprintf(a.sun_path, sizeof a.sun_path, "%s", socket_.c_str());
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  const size_t length = 10 * 1024 * 1024 + 1;
+  std::string head =
+      "POST /kv/set HTTP/1.1\r\nHost: bridge\r\nContent-Length: " + std::to_string(length) +
+      "\r\n\r\n";
+  ASSERT_EQ(::send(fd, head.data(), head.size(), MSG_NOSIGNAL), ssize_t(head.size()));
+  std::string answer;
+  char buf[4096];
+  for (int i = 0; i < 1000 && answer.find("Request body too large") == std::string::npos; ++i) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 10000) <= 0) break;
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    answer.append(buf, size_t(n));
+  }
+  EXPECT_EQ(answer.rfind("HTTP/1.1 413", 0), 0u) << answer;
+  std::string chunk(64 * 1024, 'x');
+  size_t sent = 0;
+  while (sent < length) {
+    ssize_t w = ::send(fd, chunk.data(), std::min(chunk.size(), length - sent), MSG_NOSIGNAL);
+    if (w <= 0) break;
+    sent += size_t(w);
+  }
+  EXPECT_EQ(sent, length);
+  ::shutdown(fd, SHUT_WR);
+  pollfd p{fd, POLLIN, 0};
+  EXPECT_EQ(::poll(&p, 1, 10000), 1);
+  EXPECT_EQ(::recv(fd, buf, sizeof buf, 0), 0);  // then the service closes
+  ::close(fd);
 }
 
 TEST_F(BackingServiceTest, ClosedListenerRefusesNewConnections) {
