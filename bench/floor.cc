@@ -7,6 +7,7 @@
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
 #include <filesystem>
 #include <optional>
 #include <thread>
@@ -24,6 +25,36 @@ using Local = asio::local::stream_protocol;
 
 constexpr const char* kConstBody = R"({"result":null})";
 
+// A WebSocket on the same server: every message is answered with the constant.
+class WsSession : public std::enable_shared_from_this<WsSession> {
+ public:
+  WsSession(Local::socket s, std::atomic<uint64_t>* counter) : ws_(std::move(s)), counter_(counter) {}
+  void Start(http::request<http::string_body> req) {
+    req_ = std::move(req);
+    ws_.async_accept(req_, [self = shared_from_this()](beast::error_code ec) {
+      if (!ec) self->Read();
+    });
+  }
+
+ private:
+  void Read() {
+    buffer_.clear();
+    ws_.async_read(buffer_, [self = shared_from_this()](beast::error_code ec, size_t) {
+      if (ec) return;
+      ++*self->counter_;
+      self->ws_.text(true);
+      self->ws_.async_write(asio::buffer(std::string_view(kConstBody)),
+                            [self](beast::error_code ec, size_t) {
+                              if (!ec) self->Read();
+                            });
+    });
+  }
+  beast::websocket::stream<Local::socket> ws_;
+  std::atomic<uint64_t>* counter_;
+  beast::flat_buffer buffer_;
+  http::request<http::string_body> req_;
+};
+
 class ConstSession : public std::enable_shared_from_this<ConstSession> {
  public:
   ConstSession(Local::socket s, std::atomic<uint64_t>* counter)
@@ -36,6 +67,11 @@ class ConstSession : public std::enable_shared_from_this<ConstSession> {
     http::async_read(socket_, buffer_, req_,
                      [self = shared_from_this()](beast::error_code ec, size_t) {
                        if (ec) return;
+                       if (beast::websocket::is_upgrade(self->req_)) {
+                         std::make_shared<WsSession>(std::move(self->socket_), self->counter_)
+                             ->Start(std::move(self->req_));
+                         return;
+                       }
                        self->Write();
                      });
   }
@@ -130,6 +166,21 @@ export default {
         const r = await env.BRIDGE.fetch("http://bridge/kv/get", { method: "POST", body: "{}" });
         await r.text();
       }
+    }
+    if (path.startsWith("/ws/")) {
+      // The same number of round trips as messages on one WebSocket to the same server.
+      const n = Math.min(1000, Number(path.slice(4)) | 0);
+      const up = await env.BRIDGE.fetch("http://bridge/ws", { headers: { Upgrade: "websocket" } });
+      const ws = up.webSocket;
+      ws.accept();
+      let wake = null;
+      ws.addEventListener("message", () => { const w = wake; wake = null; w(); });
+      for (let i = 0; i < n; i++) {
+        const p = new Promise((r) => { wake = r; });
+        ws.send('{"method":"kv/get","params":{}}');
+        await p;
+      }
+      ws.close();
     }
     return new Response(CONSTANT, { headers: HEADERS });
   },

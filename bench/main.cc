@@ -470,14 +470,17 @@ void MeasureBridge(Env& env, runner::Runner& runner, const runner::PluginHandle&
   std::string resp, err;
   std::string body = "{}";
   int failures = 0;
-  std::map<int, Stats> ours, floor;
+  std::map<int, Stats> ours, floor, ws;
   std::map<int, int> iters = {
       {1, env.sz.bridge_iters_1}, {10, env.sz.bridge_iters_10}, {100, env.sz.bridge_iters_100}};
-  auto call = [&](bool raw_side, int n) -> double {
+  // Sides: 0 the raw worker's fetch() calls, 1 ours, 2 the raw worker's WebSocket messages.
+  auto call = [&](int side, int n) -> double {
     auto t0 = Clock::now();
     bool ok;
-    if (raw_side) {
-      ok = raw.Post("http://raw/fetch/" + std::to_string(n), &body, &resp) == 200;
+    if (side != 1) {
+      ok = raw.Post(std::string(side == 0 ? "http://raw/fetch/" : "http://raw/ws/") +
+                        std::to_string(n),
+                    &body, &resp) == 200;
     } else {
       json::object in;
       in["n"] = n;
@@ -490,16 +493,15 @@ void MeasureBridge(Env& env, runner::Runner& runner, const runner::PluginHandle&
     return ok ? us : -1;
   };
   for (int n : {1, 10, 100}) {  // warm-up
-    call(true, n);
-    call(false, n);
+    for (int side = 0; side < 3; ++side) call(side, n);
   }
   for (int round = 0; round < env.sz.bridge_rounds; ++round) {
     for (auto [n, count] : iters) {
-      for (int side = 0; side < 2; ++side) {
-        bool raw_side = (side + round) % 2 == 0;
+      for (int k = 0; k < 3; ++k) {
+        int side = (k + round) % 3;
         for (int i = 0; i < count; ++i) {
-          double us = call(raw_side, n);
-          if (us >= 0) (raw_side ? floor : ours)[n].Add(us);
+          double us = call(side, n);
+          if (us >= 0) (side == 0 ? floor : side == 1 ? ours : ws)[n].Add(us);
         }
       }
     }
@@ -509,11 +511,13 @@ void MeasureBridge(Env& env, runner::Runner& runner, const runner::PluginHandle&
     std::string k = prefix + ".n" + std::to_string(n);
     env.r[k + ".ours.median_us"] = ours[n].median();
     env.r[k + ".raw.median_us"] = floor[n].median();
+    env.r[k + ".raw_ws.median_us"] = ws[n].median();
   }
   double o = (ours[100].median() - ours[1].median()) / 99;
   double f = (floor[100].median() - floor[1].median()) / 99;
   env.r[prefix + ".per_call.ours_us"] = o;
   env.r[prefix + ".per_call.raw_us"] = f;
+  env.r[prefix + ".per_call.raw_ws_us"] = (ws[100].median() - ws[1].median()) / 99;
   if (f > 0) env.r[prefix + ".per_call.ratio"] = o / f;
 }
 
@@ -1047,6 +1051,8 @@ std::string Table(const Results& r, int runs) {
   }
   row("per bridge call, from 1 vs 100 (us)", Get(r, "bridge.per_call.ours_us"),
       Get(r, "bridge.per_call.raw_us"), Get(r, "bridge.per_call.ratio", 2));
+  row("raw worker, one WebSocket message round trip (us)", "", Get(r, "bridge.per_call.raw_ws_us"),
+      "");
   for (int n : {1, 100}) {
     std::string k = "bridge_pg.n" + std::to_string(n);
     row("PostgreSQL: route with " + std::to_string(n) + " kv.get, median (us)",

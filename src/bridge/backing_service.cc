@@ -9,6 +9,7 @@
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
 #include <condition_variable>
 #include <map>
 #include <mutex>
@@ -55,6 +56,7 @@ struct BackingService::Impl {
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> guard;
   std::thread accept_thread;
   std::atomic<uint64_t> calls{0};
+  std::atomic<uint64_t> channels{0};
   std::atomic<bool> stopped{false};
 
   struct Listener {
@@ -71,6 +73,12 @@ struct BackingService::Impl {
   void ServeConnection(const std::string& path, std::unique_ptr<Local::socket> socket,
                        const Binding& binding);
   Reply Serve(const Binding& b, const http::request<http::string_body>& req);
+  Reply Call(const Binding& b, std::string_view auth, std::string_view inv_id,
+             std::string_view method, std::string_view params);
+  Status AdmitTo(const Binding& b, const Invocation* inv, const Grant& g) const;
+  Reply OpenChannel(const Binding& b, const http::request<http::string_body>& req);
+  void ServeChannel(Local::socket& socket, const Binding& b,
+                    const http::request<http::string_body>& req);
 };
 
 namespace {
@@ -84,38 +92,103 @@ std::string ErrorJson(const std::string& msg) {
 }  // namespace
 
 Reply BackingService::Impl::Serve(const Binding& b, const http::request<http::string_body>& req) {
-  ++calls;
-  std::string target(req.target());
-  size_t q = target.find('?');
-  if (q != std::string::npos) target.resize(q);
-  std::string method = target.empty() || target[0] != '/' ? target : target.substr(1);
-  std::string auth(req[http::field::authorization]);
-  std::string inv_id(req["x-ps-invocation"]);
+  std::string_view target(req.target());
+  target = target.substr(0, target.find('?'));
+  if (!target.empty() && target[0] == '/') target.remove_prefix(1);
   if (req.method() != http::verb::post) {
+    ++calls;
     return Reply{405, ErrorJson("Bridge calls must use POST")};
   }
-  std::shared_ptr<Invocation> inv =
-      inv_id.empty() ? nullptr : lookup(b.plugin_id, b.version, inv_id);
-  // Authentication first (bridge.md §2.2 steps 1-2), then the binding and invocation checks.
   // The wrapper sends small params in x-ps-params and no body (cheaper for workerd).
   std::string_view body = req.body();
   auto inline_params = req.find("x-ps-params");
   if (body.empty() && inline_params != req.end()) body = inline_params->value();
-  return bridge.Handle(auth, method, body, inv.get(), [&](const Grant& g) -> Status {
-    if (g.plugin_id != b.plugin_id || g.version != b.version) {
-      return Status(Code::kUnauthenticated, "Invalid auth token");
+  return Call(b, req[http::field::authorization], req["x-ps-invocation"], target, body);
+}
+
+// One bridge call, from a request or a channel message: authentication first (bridge.md §2.2
+// steps 1-2), then this socket's binding and the invocation, then the call itself.
+Reply BackingService::Impl::Call(const Binding& b, std::string_view auth, std::string_view inv_id,
+                                 std::string_view method, std::string_view params) {
+  ++calls;
+  std::shared_ptr<Invocation> inv =
+      inv_id.empty() ? nullptr : lookup(b.plugin_id, b.version, std::string(inv_id));
+  return bridge.Handle(auth, method, params, inv.get(),
+                       [&](const Grant& g) { return AdmitTo(b, inv.get(), g); });
+}
+
+Status BackingService::Impl::AdmitTo(const Binding& b, const Invocation* inv,
+                                     const Grant& g) const {
+  if (g.plugin_id != b.plugin_id || g.version != b.version) {
+    return Status(Code::kUnauthenticated, "Invalid auth token");
+  }
+  if (!inv) {
+    return Status(Code::kPermissionDenied,
+                  "Bridge calls are only accepted during an invocation of "
+                  "plugin " +
+                      b.plugin_id + " (this one has ended or never started)")
+        .WithDetailCode("invocation_ended");
+  }
+  return Status::Ok();
+}
+
+// A call channel is admitted like a call (token, binding, live invocation); 101 when it is.
+Reply BackingService::Impl::OpenChannel(const Binding& b,
+                                        const http::request<http::string_body>& req) {
+  std::string_view target(req.target());
+  if (target != "/_channel") return Reply{404, ErrorJson("No such channel")};
+  std::string inv_id(req["x-ps-invocation"]);
+  std::shared_ptr<Invocation> inv =
+      inv_id.empty() ? nullptr : lookup(b.plugin_id, b.version, inv_id);
+  Reply r = bridge.Admit(req[http::field::authorization],
+                         [&](const Grant& g) { return AdmitTo(b, inv.get(), g); });
+  if (r.status == 200) r.status = 101;
+  return r;
+}
+
+// The call channel (docs/architecture.md, "bridge calls"): a WebSocket an invocation opens once it
+// makes several calls. A message "<id> <method>\n<params>" is one call, answered
+// "<id> <status>\n<body>" with exactly what the HTTP request would have got; every message goes
+// through Call, so each is authenticated, bound and checked against its invocation like a
+// request. workerd sends a message for a fraction of what a fetch() costs it (docs/performance.md).
+// Messages are served one at a time, in order: the wrapper keeps calls that can block for long
+// (http/fetch) on requests of their own.
+void BackingService::Impl::ServeChannel(Local::socket& socket, const Binding& b,
+                                        const http::request<http::string_body>& req) {
+  namespace websocket = beast::websocket;
+  websocket::stream<Local::socket&> ws(socket);
+  ws.read_message_max(bridge.options().max_body_bytes + 1024);
+  beast::error_code ec;
+  ws.accept(req, ec);
+  if (ec) return;
+  ++channels;
+  const std::string auth(req[http::field::authorization]);
+  const std::string inv_id(req["x-ps-invocation"]);
+  beast::flat_buffer in;
+  std::string out;
+  for (;;) {
+    in.clear();
+    ws.read(in, ec);
+    if (ec) return;  // closed by the worker, by Close(), or a message over the cap
+    std::string_view msg(static_cast<const char*>(in.data().data()), in.size());
+    size_t space = msg.find(' ');
+    size_t newline = msg.find('\n');
+    if (space == std::string_view::npos || newline == std::string_view::npos || space > newline) {
+      ws.close(websocket::close_reason(websocket::close_code::protocol_error, "malformed call"),
+               ec);
+      return;
     }
-    if (!inv) {
-      return Status(Code::kPermissionDenied,
-                    "Bridge calls are only accepted during an invocation of "
-                    "plugin " +
-                        b.plugin_id +
-                        " (this one has ended or never "
-                        "started)")
-          .WithDetailCode("invocation_ended");
-    }
-    return Status::Ok();
-  });
+    Reply r =
+        Call(b, auth, inv_id, msg.substr(space + 1, newline - space - 1), msg.substr(newline + 1));
+    out.assign(msg.substr(0, space));
+    out += ' ';
+    out += std::to_string(r.status);
+    out += '\n';
+    out += r.body;
+    ws.text(true);
+    ws.write(asio::buffer(out), ec);
+    if (ec) return;
+  }
 }
 
 void BackingService::Impl::Accept(const std::string& path) {
@@ -187,8 +260,16 @@ void BackingService::Impl::ServeConnection(const std::string& path,
       break;  // closed, shut down by Close(), or a malformed request: drop the connection
     } else {
       http::request<http::string_body> req = parser.release();
-      keep_alive = req.keep_alive();
-      reply = Serve(binding, req);
+      if (beast::websocket::is_upgrade(req)) {
+        reply = OpenChannel(binding, req);
+        if (reply.status == 101) {
+          ServeChannel(socket, binding, req);
+          break;  // a channel ends its connection
+        }
+      } else {
+        keep_alive = req.keep_alive();
+        reply = Serve(binding, req);
+      }
     }
     http::response<http::string_body> res;
     res.result(http::int_to_status(unsigned(reply.status)));
@@ -278,5 +359,7 @@ void BackingService::Stop() {
 }
 
 uint64_t BackingService::calls_served() const { return impl_->calls.load(); }
+uint64_t BackingService::channels_opened() const { return impl_->channels.load(); }
+
 
 }  // namespace ps::bridge

@@ -11,6 +11,10 @@
 // another thread, and a call that blocks holds only its own connection. workerd keeps a few
 // keep-alive connections per plugin process; at most max_connections are open at once.
 // Wire: bridge.md §2.2 (401 texts, 413 over the body cap, 400 for bad JSON, envelopes of §2.3).
+// A call channel: an invocation making several calls may upgrade one connection to a WebSocket
+// (GET /_channel, same token and x-ps-invocation headers); each message is then one call,
+// "<id> <method>\n<params>", answered "<id> <status>\n<body>" with the body a request would have
+// got. Every message is authenticated, bound and checked against the invocation like a request.
 // May call: bridge/. Called by: runner/.
 #pragma once
 
@@ -46,8 +50,10 @@ class BackingService {
   // Stops everything; in-flight bridge work finishes first.
   void Stop();
 
-  // Calls served so far (all listeners).
+  // Calls served so far (all listeners), requests and channel messages alike.
   uint64_t calls_served() const;
+  // Call channels (WebSockets, see ServeChannel in the .cc) opened so far.
+  uint64_t channels_opened() const;
 
   struct Impl;  // opaque; public only so the .cc's session class can name it
 

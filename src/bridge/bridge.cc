@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <optional>
 #include <regex>
 #include <set>
 
@@ -265,18 +266,48 @@ Reply Bridge::Envelope(const Result<CallResult>& r) {
   return {500, ErrorBody(st.message())};
 }
 
-Reply Bridge::Handle(std::string_view authorization, std::string_view method, std::string_view body,
-                     Invocation* invocation, const std::function<Status(const Grant&)>& admit) {
+namespace {
+
+// Steps 1-2 of the pipeline; on failure `error` holds the reply.
+std::optional<Grant> Authenticate(const TokenAuthority& tokens, std::string_view authorization,
+                                  const std::function<Status(const Grant&)>& admit, Reply* error) {
   if (authorization.substr(0, 7) != "Bearer ") {
-    return {401, ErrorBody("Missing or invalid authorization")};
+    *error = {401, ErrorBody("Missing or invalid authorization")};
+    return std::nullopt;
   }
-  auto grant = tokens_.VerifyBridgeToken(authorization.substr(7));
-  if (!grant.ok()) return {401, ErrorBody("Invalid auth token")};
+  auto grant = tokens.VerifyBridgeToken(authorization.substr(7));
+  if (!grant.ok()) {
+    *error = {401, ErrorBody("Invalid auth token")};
+    return std::nullopt;
+  }
   if (admit) {
     Status st = admit(*grant);
-    if (st.code() == Code::kUnauthenticated) return {401, ErrorBody(st.message())};
-    if (!st.ok()) return Envelope(st);
+    if (st.code() == Code::kUnauthenticated) {
+      *error = {401, ErrorBody(st.message())};
+      return std::nullopt;
+    }
+    if (!st.ok()) {
+      *error = Bridge::Envelope(st);
+      return std::nullopt;
+    }
   }
+  return std::move(grant).value();
+}
+
+}  // namespace
+
+Reply Bridge::Admit(std::string_view authorization,
+                    const std::function<Status(const Grant&)>& admit) {
+  Reply r{200, ""};
+  Authenticate(tokens_, authorization, admit, &r);
+  return r;
+}
+
+Reply Bridge::Handle(std::string_view authorization, std::string_view method, std::string_view body,
+                     Invocation* invocation, const std::function<Status(const Grant&)>& admit) {
+  Reply error;
+  auto grant = Authenticate(tokens_, authorization, admit, &error);
+  if (!grant) return error;
   if (body.size() > options_.max_body_bytes) return {413, ErrorBody("Request body too large")};
   json::object params;
   if (!body.empty()) {

@@ -120,6 +120,10 @@ class Bridge {
                Invocation* invocation = nullptr,
                const std::function<Status(const Grant&)>& admit = {});
 
+  // Steps 1-2 of Handle only (authorization header, token, `admit`): what opening a call channel
+  // checks. 200 with an empty body when admitted, else the reply Handle would have given.
+  Reply Admit(std::string_view authorization, const std::function<Status(const Grant&)>& admit);
+
   // Renders a call's outcome as the wire envelope (§2.3).
   static Reply Envelope(const Result<CallResult>& r);
 

@@ -1026,6 +1026,8 @@ std::optional<PluginHandle> Runner::Current(const std::string& id) const {
 
 bridge::Bridge& Runner::bridge() { return *impl_->bridge; }
 
+uint64_t Runner::bridge_channels_opened() const { return impl_->backing->channels_opened(); }
+
 bool Runner::network_namespace_active() const {
   return impl_->supervisor->network_namespace_active();
 }

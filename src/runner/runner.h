@@ -131,6 +131,8 @@ class Runner {
   std::optional<PluginHandle> Current(const std::string& id) const;
 
   bridge::Bridge& bridge();
+  // Bridge call channels plugins have opened so far (bridge/backing_service.h).
+  uint64_t bridge_channels_opened() const;
   bool network_namespace_active() const;
 
   struct Impl;

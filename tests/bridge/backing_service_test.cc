@@ -8,6 +8,11 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
 #include <cstdio>
 
 #include "fixture.h"
@@ -30,7 +35,7 @@ class BackingServiceTest : public BridgeTest {
         *bridge_,
         [this](const std::string& id, const std::string& version,
                const std::string& inv) -> std::shared_ptr<bridge::Invocation> {
-          if (id == "alpha" && version == "1" && inv == "live") return live_;
+          if (id == "alpha" && version == "1" && inv == "live" && !ended_) return live_;
           return nullptr;
         });
     socket_ = (dir_ / "alpha.sock").string();
@@ -70,9 +75,15 @@ class BackingServiceTest : public BridgeTest {
   }
 
   std::string Token(const bridge::Grant& g) { return bridge_->tokens().IssueBridgeToken(g); }
+  // What the same call as a request gets, in a channel answer's form: "<status>\n<body>".
+  std::string AsRequest(const std::string& method, const std::string& params) {
+    auto r = Post(method, params, Token(a_));
+    return std::to_string(r.status) + "\n" + r.body;
+  }
 
   bridge::Grant a_, b_;
   std::shared_ptr<bridge::Invocation> live_ = std::make_shared<bridge::Invocation>();
+  std::atomic<bool> ended_{false};  // the "live" invocation has ended
   std::unique_ptr<bridge::BackingService> service_;
   std::string socket_;
   CURL* curl_ = nullptr;
@@ -192,6 +203,148 @@ TEST_F(BackingServiceTest, SubrequestLimitIsCountedPerInvocation) {
   EXPECT_EQ(r.status, 500);
   EXPECT_EQ(r.body, R"({"error":"Missing capability: network:request"})");
   EXPECT_EQ(live_->subrequests.load(), 0);
+}
+
+// ---- the call channel ---------------------------------------------------------------------------
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace websocket = beast::websocket;
+using Local = asio::local::stream_protocol;
+
+// A WebSocket client of the call channel, as the wrapper opens it; every read has a deadline.
+class ChannelClient {
+ public:
+  // Connects and asks for the channel; `status` is 101 when it was granted, else the HTTP
+  // status of the refusal (and `refusal` its body).
+  ChannelClient(const std::string& socket, const std::string& token, const std::string& inv,
+                const std::string& target = "/_channel")
+      : ws_(ioc_) {
+    beast::error_code ec;
+    beast::get_lowest_layer(ws_).connect(Local::endpoint(socket), ec);
+    if (ec) return;
+    SetDeadline();
+    ws_.set_option(websocket::stream_base::decorator([&](websocket::request_type& req) {
+      if (!token.empty()) req.set(beast::http::field::authorization, "Bearer " + token);
+      if (!inv.empty()) req.set("x-ps-invocation", inv);
+    }));
+    websocket::response_type res;
+    ws_.handshake(res, "bridge", target, ec);
+    status = int(res.result_int());
+    refusal = res.body();
+  }
+  // One message out, one in: the answer's "<status>\n<body>" after the id, which must match.
+  std::string Call(int id, const std::string& method, const std::string& params) {
+    beast::error_code ec;
+    ws_.text(true);
+    ws_.write(asio::buffer(std::to_string(id) + " " + method + "\n" + params), ec);
+    if (ec) return "write failed: " + ec.message();
+    std::string in = Read();
+    std::string prefix = std::to_string(id) + " ";
+    if (in.rfind(prefix, 0) != 0) return "unexpected answer: " + in;
+    return in.substr(prefix.size());
+  }
+  void Send(const std::string& raw) {
+    beast::error_code ec;
+    ws_.write(asio::buffer(raw), ec);
+  }
+  // The next message, or "closed: ..." when the channel ends instead.
+  std::string Read() {
+    SetDeadline();
+    beast::flat_buffer b;
+    beast::error_code ec;
+    ws_.read(b, ec);
+    if (ec) return "closed: " + ec.message();
+    return beast::buffers_to_string(b.data());
+  }
+  void Close() {
+    beast::error_code ec;
+    ws_.close(websocket::close_code::normal, ec);
+  }
+
+  int status = 0;
+  std::string refusal;
+
+ private:
+  void SetDeadline() {
+    // Blocking calls with a receive timeout: a hung service fails the test instead of hanging.
+    timeval tv{10, 0};
+    ::setsockopt(beast::get_lowest_layer(ws_).native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv,
+                 sizeof tv);
+  }
+  asio::io_context ioc_;
+  websocket::stream<Local::socket> ws_;
+};
+
+TEST_F(BackingServiceTest, ChannelMessagesAreAnsweredAsTheirRequestsWouldBe) {
+  ChannelClient c(socket_, Token(a_), "live");
+  ASSERT_EQ(c.status, 101) << c.refusal;
+  EXPECT_EQ(c.Call(1, "kv/set", R"({"key":"k","value":[1,"two"]})"), "200\n{}");
+  EXPECT_EQ(c.Call(2, "kv/get", R"({"key":"k"})"), "200\n{\"result\":[1,\"two\"]}");
+  // Errors carry the request's status and body.
+  EXPECT_EQ(c.Call(3, "http/fetch", R"({"url":"https://example.com"})"),
+            AsRequest("http/fetch", R"({"url":"https://example.com"})"));
+  EXPECT_EQ(c.Call(4, "kv/set", "{nope").rfind("400\n{\"error\":\"Invalid JSON: ", 0), 0u);
+  EXPECT_EQ(c.Call(5, "kv/set", "[1]"), "400\n{\"error\":\"Request body must be a JSON object\"}");
+  EXPECT_EQ(c.Call(6, "nope/nothing", "{}"), AsRequest("nope/nothing", "{}"));
+  EXPECT_EQ(service_->channels_opened(), 1u);
+  EXPECT_EQ(service_->calls_served(), 6u + 2u);  // six messages, two requests
+  c.Close();
+}
+
+TEST_F(BackingServiceTest, AChannelNeedsThisPluginsTokenAndALiveInvocation) {
+  auto forged = Token(a_);
+  forged.back() = forged.back() == 'A' ? 'B' : 'A';
+  ChannelClient bad(socket_, forged, "live");
+  EXPECT_EQ(bad.status, 401);
+  EXPECT_EQ(bad.refusal, R"({"error":"Invalid auth token"})");
+  ChannelClient other(socket_, Token(b_), "live");  // beta's valid token on alpha's socket
+  EXPECT_EQ(other.status, 401);
+  ChannelClient none(socket_, "", "live");
+  EXPECT_EQ(none.status, 401);
+  ChannelClient ended(socket_, Token(a_), "gone");
+  EXPECT_NE(ended.status, 101);
+  EXPECT_NE(ended.refusal.find("only accepted during an invocation"), std::string::npos)
+      << ended.refusal;
+  ChannelClient elsewhere(socket_, Token(a_), "live", "/kv/get");
+  EXPECT_EQ(elsewhere.status, 404);
+  EXPECT_EQ(service_->channels_opened(), 0u);
+}
+
+TEST_F(BackingServiceTest, ChannelMessagesAfterTheInvocationEndedAreRefused) {
+  ChannelClient c(socket_, Token(a_), "live");
+  ASSERT_EQ(c.status, 101) << c.refusal;
+  EXPECT_EQ(c.Call(1, "kv/get", R"({"key":"k"})"), "200\n{\"result\":null}");
+  ended_ = true;
+  std::string late = c.Call(2, "kv/set", R"({"key":"k","value":1})");
+  EXPECT_EQ(late, AsRequest("kv/set", R"({"key":"k","value":1})"));
+  EXPECT_NE(late.find("invocation_ended"), std::string::npos) << late;
+  ended_ = false;
+  EXPECT_EQ(c.Call(3, "kv/get", R"({"key":"k"})"), "200\n{\"result\":null}");  // nothing written
+}
+
+TEST_F(BackingServiceTest, ChannelMessagesCountTowardsTheInvocationsBridgeCallLimit) {
+  live_->bridge_call_limit = 2;
+  ChannelClient c(socket_, Token(a_), "live");
+  ASSERT_EQ(c.status, 101) << c.refusal;
+  EXPECT_EQ(c.Call(1, "kv/get", R"({"key":"k"})"), "200\n{\"result\":null}");
+  EXPECT_EQ(c.Call(2, "kv/get", R"({"key":"k"})"), "200\n{\"result\":null}");
+  std::string third = c.Call(3, "kv/get", R"({"key":"k"})");
+  EXPECT_NE(third.find("exceeded the limit of 2 bridge calls"), std::string::npos) << third;
+}
+
+TEST_F(BackingServiceTest, AMalformedChannelMessageClosesTheChannel) {
+  ChannelClient c(socket_, Token(a_), "live");
+  ASSERT_EQ(c.status, 101) << c.refusal;
+  c.Send("no newline or id");
+  EXPECT_EQ(c.Read().rfind("closed: ", 0), 0u);
+}
+
+TEST_F(BackingServiceTest, ClosingTheListenerEndsItsOpenChannels) {
+  ChannelClient c(socket_, Token(a_), "live");
+  ASSERT_EQ(c.status, 101) << c.refusal;
+  service_->Close(socket_);
+  EXPECT_EQ(c.Read().rfind("closed: ", 0), 0u);
 }
 
 }  // namespace

@@ -115,11 +115,103 @@ function bridgeError(method, status, text) {
   return err;
 }
 
+// From an invocation's third bridge call on, calls travel as messages on one WebSocket to the
+// bridge (the call channel) instead of a fetch() each: workerd sends a message for about a third
+// of what a fetch() costs it, and opening the channel costs about two fetches, so a handler
+// making one or two calls never opens it (docs/performance.md). http/fetch keeps requests of its
+// own (the host serves a channel's calls one at a time, and a fetch may wait for seconds), and so
+// do params too large for one message.
+const CHANNEL_AFTER_CALLS = 2;
+const CHANNEL_MAX_PARAMS = 1 << 20;
+const OWN_REQUEST_METHODS = new Set(["http/fetch"]);
+
+class Channel {
+  // Null when the host refuses the channel: the calls then use requests, which report why.
+  static async open(env, invocationId) {
+    const res = await env.BRIDGE.fetch("http://bridge/_channel", {
+      headers: {
+        "upgrade": "websocket",
+        "authorization": "Bearer " + BRIDGE_TOKEN,
+        [INVOCATION_HEADER]: invocationId,
+      },
+    });
+    const ws = res.webSocket;
+    if (!ws) {
+      await res.text();
+      return null;
+    }
+    ws.accept();
+    return new Channel(ws);
+  }
+
+  constructor(ws) {
+    this.ws = ws;
+    this.next = 1;
+    this.waiting = new Map();  // id -> {method, resolve, reject}
+    this.closed = false;
+    ws.addEventListener("message", (e) => this.onMessage(e.data));
+    ws.addEventListener("close", () => this.fail("closed"));
+    ws.addEventListener("error", () => this.fail("failed"));
+  }
+
+  call(method, json) {
+    if (this.closed) return Promise.reject(channelError(method, "closed"));
+    const id = this.next++;
+    return new Promise((resolve, reject) => {
+      this.waiting.set(id, { method, resolve, reject });
+      this.ws.send(id + " " + method + "\n" + json);
+    });
+  }
+
+  // "<id> <status>\n<body>": the body is what the HTTP request would have got.
+  onMessage(data) {
+    if (typeof data !== "string") return;
+    const space = data.indexOf(" ");
+    const newline = data.indexOf("\n");
+    const w = this.waiting.get(Number(data.slice(0, space)));
+    if (!w || space < 0 || newline < space) return;
+    this.waiting.delete(Number(data.slice(0, space)));
+    const status = Number(data.slice(space + 1, newline));
+    const text = data.slice(newline + 1);
+    try {
+      w.resolve(bridgeResult(w.method, status, text));
+    } catch (err) {
+      w.reject(err);
+    }
+  }
+
+  fail(how) {
+    this.closed = true;
+    for (const w of this.waiting.values()) w.reject(channelError(w.method, how));
+    this.waiting.clear();
+  }
+
+  close() {
+    if (this.closed) return;
+    this.closed = true;
+    try { this.ws.close(1000, "invocation done"); } catch { /* already closing */ }
+  }
+}
+
+function channelError(method, how) {
+  const err = new Error(`Bridge call ${method} failed: the bridge channel ${how}`);
+  err.code = "bridge_error";
+  return err;
+}
+
+function bridgeResult(method, status, text) {
+  if (status < 200 || status > 299) throw bridgeError(method, status, text);
+  const parsed = text ? JSON.parse(text) : {};
+  return parsed.result;
+}
+
 class Invocation {
   constructor(env, id) {
     this.env = env;
     this.id = id;
     this.pending = new Set();
+    this.calls = 0;
+    this.channel = null;  // a promise of a Channel (or null), once opened
   }
 
   call(method, body) {
@@ -132,6 +224,12 @@ class Invocation {
 
   async send(method, body) {
     const json = JSON.stringify(body ?? {});
+    if (++this.calls > CHANNEL_AFTER_CALLS && !OWN_REQUEST_METHODS.has(method) &&
+        json.length <= CHANNEL_MAX_PARAMS) {
+      this.channel ??= Channel.open(this.env, this.id).catch(() => null);
+      const channel = await this.channel;
+      if (channel && !channel.closed) return channel.call(method, json);
+    }
     const headers = {
       "authorization": "Bearer " + BRIDGE_TOKEN,
       "content-type": "application/json",
@@ -144,18 +242,18 @@ class Invocation {
       init.body = json;
     }
     const res = await this.env.BRIDGE.fetch("http://bridge/" + method, init);
-    const text = await res.text();
-    if (!res.ok) throw bridgeError(method, res.status, text);
-    const parsed = text ? JSON.parse(text) : {};
-    return parsed.result;
+    return bridgeResult(method, res.status, await res.text());
   }
 
   // Waits for bridge calls the handler started but did not await (ctx.log without await, say),
-  // so none of them outlives the invocation that made it.
+  // so none of them outlives the invocation that made it; then closes the channel.
   async settle() {
-    if (this.pending.size === 0) return;
     for (let round = 0; round < 100 && this.pending.size > 0; round++) {
       await Promise.allSettled([...this.pending]);
+    }
+    if (this.channel) {
+      const channel = await this.channel;
+      if (channel) channel.close();
     }
   }
 }
