@@ -471,16 +471,18 @@ void MeasureBridge(Env& env, runner::Runner& runner, const runner::PluginHandle&
   std::string body = "{}";
   int failures = 0;
   std::map<int, Stats> ours, floor, ws;
-  std::map<int, int> iters = {
-      {1, env.sz.bridge_iters_1}, {10, env.sz.bridge_iters_10}, {100, env.sz.bridge_iters_100}};
+  std::map<int, int> iters = {{1, env.sz.bridge_iters_1},
+                              {3, env.sz.bridge_iters_1},
+                              {10, env.sz.bridge_iters_10},
+                              {100, env.sz.bridge_iters_100}};
   // Sides: 0 the raw worker's fetch() calls, 1 ours, 2 the raw worker's WebSocket messages.
   auto call = [&](int side, int n) -> double {
     auto t0 = Clock::now();
     bool ok;
     if (side != 1) {
-      ok = raw.Post(std::string(side == 0 ? "http://raw/fetch/" : "http://raw/ws/") +
-                        std::to_string(n),
-                    &body, &resp) == 200;
+      ok = raw.Post(
+               std::string(side == 0 ? "http://raw/fetch/" : "http://raw/ws/") + std::to_string(n),
+               &body, &resp) == 200;
     } else {
       json::object in;
       in["n"] = n;
@@ -492,7 +494,7 @@ void MeasureBridge(Env& env, runner::Runner& runner, const runner::PluginHandle&
     if (!ok) ++failures;
     return ok ? us : -1;
   };
-  for (int n : {1, 10, 100}) {  // warm-up
+  for (int n : {1, 3, 10, 100}) {  // warm-up
     for (int side = 0; side < 3; ++side) call(side, n);
   }
   for (int round = 0; round < env.sz.bridge_rounds; ++round) {
@@ -507,7 +509,7 @@ void MeasureBridge(Env& env, runner::Runner& runner, const runner::PluginHandle&
     }
   }
   if (failures > 0) env.Error(prefix + ": " + std::to_string(failures) + " failed calls " + err);
-  for (int n : {1, 10, 100}) {
+  for (int n : {1, 3, 10, 100}) {
     std::string k = prefix + ".n" + std::to_string(n);
     env.r[k + ".ours.median_us"] = ours[n].median();
     env.r[k + ".raw.median_us"] = floor[n].median();
@@ -637,7 +639,17 @@ void ScenarioThroughput(Env& env) {
       auto raw_call = [&](int c) {
         return clients[size_t(c)]->Post("http://raw/", nullptr, &resp[size_t(c)]) == 200;
       };
-      auto our_call = [&](int c) { return RunnerHook(env, env.echo[size_t(c % plugins)], event); };
+      std::mutex err_mu;
+      std::string first_err;
+      auto our_call = [&](int c) {
+        std::string e;
+        bool ok = RunnerHook(env, env.echo[size_t(c % plugins)], event, &e);
+        if (!ok) {
+          std::lock_guard<std::mutex> lock(err_mu);
+          if (first_err.empty()) first_err = e;
+        }
+        return ok;
+      };
       Throughput ours, raw;
       // Alternate which side goes first.
       if (round++ % 2 == 0) {
@@ -660,7 +672,8 @@ void ScenarioThroughput(Env& env) {
       failures_total += ours.failures;
       if (ours.failures + raw.failures > 0) {
         env.Error(k + ": " + std::to_string(ours.failures) + " failed calls (ours), " +
-                  std::to_string(raw.failures) + " (raw)");
+                  std::to_string(raw.failures) + " (raw)" +
+                  (first_err.empty() ? "" : "; first: " + first_err));
       }
     }
   }
@@ -1044,7 +1057,7 @@ std::string Table(const Results& r, int runs) {
   row("CPU per call, raw worker, POST of the hook's body (us)",
       Get(r, "cpu_per_call.raw_post.plugin_us"), Get(r, "cpu_per_call.raw.plugin_us"), "");
   row("CPU per call, plugin process, serve (us)", Get(r, "cpu_per_call.serve.plugin_us"), "", "");
-  for (int n : {1, 10, 100}) {
+  for (int n : {1, 3, 10, 100}) {
     std::string k = "bridge.n" + std::to_string(n);
     row("route with " + std::to_string(n) + " kv.get (raw: fetch), median (us)",
         Get(r, k + ".ours.median_us"), Get(r, k + ".raw.median_us"), "");

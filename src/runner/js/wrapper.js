@@ -115,15 +115,19 @@ function bridgeError(method, status, text) {
   return err;
 }
 
-// From an invocation's third bridge call on, calls travel as messages on one WebSocket to the
-// bridge (the call channel) instead of a fetch() each: workerd sends a message for about a third
-// of what a fetch() costs it, and opening the channel costs about two fetches, so a handler
-// making one or two calls never opens it (docs/performance.md). http/fetch keeps requests of its
-// own (the host serves a channel's calls one at a time, and a fetch may wait for seconds), and so
-// do params too large for one message.
-const CHANNEL_AFTER_CALLS = 2;
+// Bridge calls can travel as messages on one WebSocket to the bridge (the call channel) instead
+// of a fetch() each: workerd sends a message for about a third of what a fetch() costs it, but
+// opening the channel costs about two fetches, so it pays from about the third call on it
+// (docs/performance.md). The wrapper remembers how many calls each hook or route made the last
+// time it ran: one that made at least CHANNEL_MIN_CALLS opens the channel at its first call; any
+// other opens it only once it has made that many calls by fetch(), so handlers making a few calls
+// never pay for it. http/fetch keeps requests of its own (the host serves a channel's calls one
+// at a time, and a fetch may wait for seconds), and so do params too large for one message.
+const CHANNEL_MIN_CALLS = 5;
 const CHANNEL_MAX_PARAMS = 1 << 20;
 const OWN_REQUEST_METHODS = new Set(["http/fetch"]);
+const LAST_CALLS = new Map();  // invocation path -> bridge calls it made last time
+const LAST_CALLS_MAX = 256;
 
 class Channel {
   // Null when the host refuses the channel: the calls then use requests, which report why.
@@ -206,11 +210,14 @@ function bridgeResult(method, status, text) {
 }
 
 class Invocation {
-  constructor(env, id) {
+  constructor(env, id, path) {
     this.env = env;
     this.id = id;
+    this.path = path;
     this.pending = new Set();
     this.calls = 0;
+    this.channelFrom =
+        (LAST_CALLS.get(path) ?? 0) >= CHANNEL_MIN_CALLS ? 1 : CHANNEL_MIN_CALLS + 1;
     this.channel = null;  // a promise of a Channel (or null), once opened
   }
 
@@ -224,7 +231,7 @@ class Invocation {
 
   async send(method, body) {
     const json = JSON.stringify(body ?? {});
-    if (++this.calls > CHANNEL_AFTER_CALLS && !OWN_REQUEST_METHODS.has(method) &&
+    if (++this.calls >= this.channelFrom && !OWN_REQUEST_METHODS.has(method) &&
         json.length <= CHANNEL_MAX_PARAMS) {
       this.channel ??= Channel.open(this.env, this.id).catch(() => null);
       const channel = await this.channel;
@@ -254,6 +261,9 @@ class Invocation {
     if (this.channel) {
       const channel = await this.channel;
       if (channel) channel.close();
+    }
+    if (LAST_CALLS.size < LAST_CALLS_MAX || LAST_CALLS.has(this.path)) {
+      LAST_CALLS.set(this.path, this.calls);
     }
   }
 }
@@ -526,7 +536,7 @@ export default {
     }
     const path = pathOf(request.url);
     if (path === "/__ready") return json(describe());
-    const inv = new Invocation(env, request.headers.get(INVOCATION_HEADER) ?? "");
+    const inv = new Invocation(env, request.headers.get(INVOCATION_HEADER) ?? "", path);
     if (request.method === "POST" && path.startsWith("/hook/")) {
       return runHook(decodeName(path.slice(6)), request, inv);
     }
