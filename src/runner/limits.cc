@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <string_view>
 
 namespace ps::runner {
 
@@ -31,6 +32,21 @@ std::optional<uint64_t> MainThreadCpuNsAt(int fd) {
   unsigned long long ns = std::strtoull(buf, &end, 10);
   if (end == buf) return std::nullopt;
   return uint64_t(ns);
+}
+
+std::optional<bool> MainThreadRunning(pid_t pid) {
+  std::string path = "/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/stat";
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  char buf[512];
+  ssize_t n = ::read(fd, buf, sizeof buf - 1);
+  ::close(fd);
+  if (n <= 0) return std::nullopt;
+  // "pid (comm) S ...": comm may hold spaces and parentheses, so the state follows the last ')'.
+  std::string_view s(buf, size_t(n));
+  size_t paren = s.rfind(')');
+  if (paren == std::string_view::npos || paren + 2 >= s.size()) return std::nullopt;
+  return s[paren + 2] == 'R';
 }
 
 std::optional<int64_t> ResidentBytes(pid_t pid) {

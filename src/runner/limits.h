@@ -2,7 +2,9 @@
 //
 // CPU: the process's main thread's run time, in ns, from /proc/<pid>/task/<pid>/schedstat. JS
 // runs on workerd's main thread; its other threads (V8's platform workers: GC, compilation) are
-// not the plugin's doing and are not counted, so a busy GC cannot cause a false kill.
+// not the plugin's doing and are not counted. V8's mark-compact still does part of its work on the
+// main thread (a 50 ms burst measured in a long-lived echo plugin, docs/performance.md), so the
+// watchdog also asks whether the main thread is running right now (MainThreadRunning).
 // Memory: resident set size from /proc/<pid>/statm.
 #pragma once
 
@@ -15,6 +17,10 @@ namespace ps::runner {
 
 std::optional<uint64_t> MainThreadCpuNs(pid_t pid);
 std::optional<int64_t> ResidentBytes(pid_t pid);
+
+// Whether the main thread is running or runnable (state R in /proc/<pid>/task/<pid>/stat) rather
+// than waiting; nullopt when the process is gone.
+std::optional<bool> MainThreadRunning(pid_t pid);
 
 // The same clock through a descriptor opened once per process (an invocation reads it at its start
 // and the watchdog every few ms: a re-read costs about 1 us, a fresh open about 8 us). The
