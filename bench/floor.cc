@@ -28,7 +28,8 @@ constexpr const char* kConstBody = R"({"result":null})";
 // A WebSocket on the same server: every message is answered with the constant.
 class WsSession : public std::enable_shared_from_this<WsSession> {
  public:
-  WsSession(Local::socket s, std::atomic<uint64_t>* counter) : ws_(std::move(s)), counter_(counter) {}
+  WsSession(Local::socket s, std::atomic<uint64_t>* counter)
+      : ws_(std::move(s)), counter_(counter) {}
   void Start(http::request<http::string_body> req) {
     req_ = std::move(req);
     ws_.async_accept(req_, [self = shared_from_this()](beast::error_code ec) {

@@ -3,7 +3,9 @@
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -48,6 +50,19 @@ inline bool Eventually(const std::function<bool()>& cond,
     std::this_thread::sleep_for(every);  // polling interval, not a sync
   }
   return cond();
+}
+
+// Writes `n` bytes of filler to a socket; returns how many went out before an error (EPIPE once
+// the other side is gone: no SIGPIPE).
+inline size_t SendFiller(int fd, size_t n) {
+  std::string chunk(64 * 1024, 'x');
+  size_t sent = 0;
+  for (int i = 0; i < 1000000 && sent < n; ++i) {
+    ssize_t w = ::send(fd, chunk.data(), std::min(chunk.size(), n - sent), MSG_NOSIGNAL);
+    if (w <= 0) break;
+    sent += size_t(w);
+  }
+  return sent;
 }
 
 inline void WriteFile(const std::filesystem::path& p, const std::string& content) {

@@ -361,5 +361,4 @@ void BackingService::Stop() {
 uint64_t BackingService::calls_served() const { return impl_->calls.load(); }
 uint64_t BackingService::channels_opened() const { return impl_->channels.load(); }
 
-
 }  // namespace ps::bridge

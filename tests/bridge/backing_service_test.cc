@@ -168,14 +168,7 @@ TEST_F(BackingServiceTest, ASenderStillWritingAnOversizedBodyCanFinishAndRead413
     answer.append(buf, size_t(n));
   }
   EXPECT_EQ(answer.rfind("HTTP/1.1 413", 0), 0u) << answer;
-  std::string chunk(64 * 1024, 'x');
-  size_t sent = 0;
-  while (sent < length) {
-    ssize_t w = ::send(fd, chunk.data(), std::min(chunk.size(), length - sent), MSG_NOSIGNAL);
-    if (w <= 0) break;
-    sent += size_t(w);
-  }
-  EXPECT_EQ(sent, length);
+  EXPECT_EQ(SendFiller(fd, length), length);
   ::shutdown(fd, SHUT_WR);
   pollfd p{fd, POLLIN, 0};
   EXPECT_EQ(::poll(&p, 1, 10000), 1);

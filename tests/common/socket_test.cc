@@ -7,8 +7,12 @@
 #include <future>
 #include <string>
 
+#include "test_util.h"
+
 namespace ps {
 namespace {
+
+using ps::testing::SendFiller;
 
 struct Pair {
   int server = -1, client = -1;
@@ -23,18 +27,6 @@ struct Pair {
     ::close(client);
   }
 };
-
-// Writes `n` bytes; returns how many went out before an error (EPIPE once the other side is gone).
-size_t SendAll(int fd, size_t n) {
-  std::string chunk(64 * 1024, 'x');
-  size_t sent = 0;
-  while (sent < n) {
-    ssize_t w = ::send(fd, chunk.data(), std::min(chunk.size(), n - sent), MSG_NOSIGNAL);
-    if (w <= 0) break;
-    sent += size_t(w);
-  }
-  return sent;
-}
 
 std::string ReadToEnd(int fd) {
   std::string out;
@@ -53,7 +45,7 @@ TEST(LingeringClose, LetsAPeerStillSendingFinishAndReadTheAnswer) {
   auto lingered = std::async(std::launch::async, [&] { return LingeringClose(p.server); });
   // Far more than a socket buffer holds: without the lingering reads this write would stall,
   // and after a plain close it would fail.
-  EXPECT_EQ(SendAll(p.client, 8 << 20), size_t(8) << 20);
+  EXPECT_EQ(SendFiller(p.client, 8 << 20), size_t(8) << 20);
   ::shutdown(p.client, SHUT_WR);
   EXPECT_EQ(ReadToEnd(p.client), "answer");
   EXPECT_TRUE(lingered.get());
@@ -63,7 +55,7 @@ TEST(LingeringClose, GivesUpAfterItsByteCap) {
   Pair p;
   LingerLimits limits;
   limits.bytes = 256 * 1024;
-  auto sender = std::async(std::launch::async, [&] { return SendAll(p.client, 64 << 20); });
+  auto sender = std::async(std::launch::async, [&] { return SendFiller(p.client, 64 << 20); });
   EXPECT_FALSE(LingeringClose(p.server, limits));
   ::shutdown(p.server, SHUT_RDWR);  // what the caller's close does: the sender's write fails
   EXPECT_LT(sender.get(), size_t(64) << 20);

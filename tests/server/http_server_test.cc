@@ -39,16 +39,7 @@ class Conn {
     EXPECT_EQ(::send(fd_, s.data(), s.size(), 0), ssize_t(s.size()));
   }
   // Sends `n` bytes of filler; returns how many went out before the connection failed.
-  size_t SendFiller(size_t n) {
-    std::string chunk(64 * 1024, 'x');
-    size_t sent = 0;
-    while (sent < n) {
-      ssize_t w = ::send(fd_, chunk.data(), std::min(chunk.size(), n - sent), MSG_NOSIGNAL);
-      if (w <= 0) break;
-      sent += size_t(w);
-    }
-    return sent;
-  }
+  size_t SendFiller(size_t n) { return ps::testing::SendFiller(fd_, n); }
   void EndSending() { ::shutdown(fd_, SHUT_WR); }
   // Reads until `done(data)` or EOF or the deadline; returns what arrived.
   std::string ReadUntil(const std::function<bool(const std::string&)>& done,
