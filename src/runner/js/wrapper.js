@@ -172,9 +172,11 @@ class Channel {
     if (typeof data !== "string") return;
     const space = data.indexOf(" ");
     const newline = data.indexOf("\n");
-    const w = this.waiting.get(Number(data.slice(0, space)));
-    if (!w || space < 0 || newline < space) return;
-    this.waiting.delete(Number(data.slice(0, space)));
+    if (space < 0 || newline < space) return;
+    const id = Number(data.slice(0, space));
+    const w = this.waiting.get(id);
+    if (!w) return;
+    this.waiting.delete(id);
     const status = Number(data.slice(space + 1, newline));
     const text = data.slice(newline + 1);
     try {
