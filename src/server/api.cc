@@ -610,7 +610,7 @@ HttpResponse Api::MetricsText() {
   calls.erase("__host__");
   HttpResponse r;
   r.content_type = "text/plain; version=0.0.4; charset=utf-8";
-  r.body = metrics_.Render(gauges, calls);
+  r.body = metrics_.Render(gauges, calls, runner_.bridge_channels_opened());
   return r;
 }
 

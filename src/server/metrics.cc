@@ -66,7 +66,8 @@ std::map<std::string, uint64_t> Metrics::Errors(const std::string& plugin) const
 
 std::string Metrics::Render(
     const std::vector<PluginGauges>& plugins,
-    const std::map<std::string, std::map<std::string, uint64_t>>& bridge_calls) const {
+    const std::map<std::string, std::map<std::string, uint64_t>>& bridge_calls,
+    uint64_t bridge_channels) const {
   std::ostringstream out;
   std::lock_guard<std::mutex> lock(mu_);
 
@@ -121,6 +122,9 @@ std::string Metrics::Render(
           << Label(method) << "\"} " << n << '\n';
     }
   }
+  Help(out, "plugin_sandbox_bridge_channels_opened_total", "counter",
+       "Bridge call channels (WebSockets carrying a chatty invocation's ctx calls) opened.");
+  out << "plugin_sandbox_bridge_channels_opened_total " << bridge_channels << '\n';
   Help(out, "plugin_sandbox_plugin_restarts_total", "counter",
        "Restarts of the plugin's process after a crash or a limit kill (current load).");
   for (const auto& g : plugins) {

@@ -34,9 +34,10 @@ class Metrics {
                         const std::string& error_code);
   void RecordHttp(const std::string& method, int status);
 
-  std::string Render(
-      const std::vector<PluginGauges>& plugins,
-      const std::map<std::string, std::map<std::string, uint64_t>>& bridge_calls) const;
+  // `bridge_channels`: call channels plugins opened (bridge/backing_service.h), all plugins.
+  std::string Render(const std::vector<PluginGauges>& plugins,
+                     const std::map<std::string, std::map<std::string, uint64_t>>& bridge_calls,
+                     uint64_t bridge_channels = 0) const;
 
   // Errors by code for one plugin (the plugin list's stats).
   std::map<std::string, uint64_t> Errors(const std::string& plugin) const;
