@@ -68,6 +68,9 @@ struct BackingService::Impl {
   std::condition_variable idle_cv;
   std::map<std::string, Listener> listeners;
   int connection_threads = 0;  // under mu
+  // Open call channels by invocation id (under mu): EndInvocation shuts them down, so no channel
+  // outlives its invocation whatever the plugin's code does to its WebSocket.
+  std::multimap<std::string, int> channel_fds;
 
   void Accept(const std::string& path);
   void ServeConnection(const std::string& path, std::unique_ptr<Local::socket> socket,
@@ -157,13 +160,37 @@ void BackingService::Impl::ServeChannel(Local::socket& socket, const Binding& b,
                                         const http::request<http::string_body>& req) {
   namespace websocket = beast::websocket;
   websocket::stream<Local::socket&> ws(socket);
-  ws.read_message_max(bridge.options().max_body_bytes + 1024);
   beast::error_code ec;
+  const std::string auth(req[http::field::authorization]);
+  const std::string inv_id(req["x-ps-invocation"]);
+  const int fd = socket.native_handle();
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    channel_fds.emplace(inv_id, fd);
+  }
+  struct Unregister {
+    Impl* impl;
+    const std::string& inv;
+    int fd;
+    ~Unregister() {
+      std::lock_guard<std::mutex> lock(impl->mu);
+      auto [a, b] = impl->channel_fds.equal_range(inv);
+      for (auto it = a; it != b; ++it) {
+        if (it->second == fd) {
+          impl->channel_fds.erase(it);
+          break;
+        }
+      }
+    }
+  } unregister{this, inv_id, fd};
+  // Registered first, then checked: an invocation that ended in between is not missed.
+  if (!lookup(b.plugin_id, b.version, inv_id)) return;
+  // Messages up to 4 MiB over the body cap still get the cap's 413 from Handle, as a request
+  // would; only larger ones end the channel.
+  ws.read_message_max(std::max<uint64_t>(bridge.options().max_body_bytes, 4 << 20) + 1024);
   ws.accept(req, ec);
   if (ec) return;
   ++channels;
-  const std::string auth(req[http::field::authorization]);
-  const std::string inv_id(req["x-ps-invocation"]);
   beast::flat_buffer in;
   std::string out;
   for (;;) {
@@ -360,5 +387,16 @@ void BackingService::Stop() {
 
 uint64_t BackingService::calls_served() const { return impl_->calls.load(); }
 uint64_t BackingService::channels_opened() const { return impl_->channels.load(); }
+
+size_t BackingService::channels_open() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->channel_fds.size();
+}
+
+void BackingService::EndInvocation(const std::string& invocation_id) {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  auto [a, b] = impl_->channel_fds.equal_range(invocation_id);
+  for (auto it = a; it != b; ++it) ::shutdown(it->second, SHUT_RDWR);
+}
 
 }  // namespace ps::bridge

@@ -52,8 +52,11 @@ class BackingService {
 
   // Calls served so far (all listeners), requests and channel messages alike.
   uint64_t calls_served() const;
-  // Call channels (WebSockets, see ServeChannel in the .cc) opened so far.
+  // Call channels (WebSockets, see ServeChannel in the .cc) opened so far, and open now.
   uint64_t channels_opened() const;
+  size_t channels_open() const;
+  // Ends the call channels of an invocation (the runner calls it when the invocation is over).
+  void EndInvocation(const std::string& invocation_id);
 
   struct Impl;  // opaque; public only so the .cc's session class can name it
 

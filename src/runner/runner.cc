@@ -850,6 +850,8 @@ Result<json::value> Runner::Impl::Invoke(const PluginHandle& h, const std::strin
       curl = nullptr;
     }
   }
+  backing->EndInvocation(f->inv->id);  // whatever the plugin did to its WebSocket
+
   if (curl) curl_easy_cleanup(curl);
 
   auto fail = [&](const std::string& code, const std::string& message) -> Result<json::value> {
@@ -1035,6 +1037,7 @@ std::optional<PluginHandle> Runner::Current(const std::string& id) const {
 bridge::Bridge& Runner::bridge() { return *impl_->bridge; }
 
 uint64_t Runner::bridge_channels_opened() const { return impl_->backing->channels_opened(); }
+size_t Runner::bridge_channels_open() const { return impl_->backing->channels_open(); }
 
 bool Runner::network_namespace_active() const {
   return impl_->supervisor->network_namespace_active();

@@ -133,6 +133,7 @@ class Runner {
   bridge::Bridge& bridge();
   // Bridge call channels plugins have opened so far (bridge/backing_service.h).
   uint64_t bridge_channels_opened() const;
+  size_t bridge_channels_open() const;
   bool network_namespace_active() const;
 
   struct Impl;

@@ -326,6 +326,26 @@ TEST_F(BackingServiceTest, ChannelMessagesCountTowardsTheInvocationsBridgeCallLi
   EXPECT_NE(third.find("exceeded the limit of 2 bridge calls"), std::string::npos) << third;
 }
 
+TEST_F(BackingServiceTest, EndingTheInvocationEndsItsChannelWhateverThePluginDoes) {
+  ChannelClient c(socket_, Token(a_), "live");
+  ASSERT_EQ(c.status, 101) << c.refusal;
+  EXPECT_EQ(c.Call(1, "kv/get", R"({"key":"k"})"), "200\n{\"result\":null}");
+  EXPECT_EQ(service_->channels_open(), 1u);
+  service_->EndInvocation("other");  // another invocation's end leaves it alone
+  EXPECT_EQ(c.Call(2, "kv/get", R"({"key":"k"})"), "200\n{\"result\":null}");
+  service_->EndInvocation("live");
+  EXPECT_EQ(c.Read().rfind("closed: ", 0), 0u);
+  EXPECT_TRUE(Eventually([&] { return service_->channels_open() == 0; }));
+}
+
+TEST_F(BackingServiceTest, AChannelMessageOverTheBodyCapGets413AndTheChannelStays) {
+  ChannelClient c(socket_, Token(a_), "live");
+  ASSERT_EQ(c.status, 101) << c.refusal;
+  std::string big = R"({"key":"k","value":")" + std::string(10 * 1024 * 1024, 'x') + R"("})";
+  EXPECT_EQ(c.Call(1, "kv/set", big), "413\n{\"error\":\"Request body too large\"}");
+  EXPECT_EQ(c.Call(2, "kv/get", R"({"key":"k"})"), "200\n{\"result\":null}");
+}
+
 TEST_F(BackingServiceTest, AMalformedChannelMessageClosesTheChannel) {
   ChannelClient c(socket_, Token(a_), "live");
   ASSERT_EQ(c.status, 101) << c.refusal;

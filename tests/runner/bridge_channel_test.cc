@@ -10,7 +10,7 @@ namespace ps::testing {
 namespace {
 
 constexpr const char* kManifest =
-    R"({"id":"chatty","version":"1","capabilities":[],"routes":["seq","parallel","errors","big","two"]})";
+    R"({"id":"chatty","version":"1","capabilities":[],"routes":["seq","parallel","errors","big","two","sticky"]})";
 
 constexpr const char* kSource = R"JS(
 export default { routes: {
@@ -45,6 +45,12 @@ export default { routes: {
     return (await ctx.kv.get("big")) === v;
   },
   two: async (_r, ctx) => { await ctx.kv.set("a", 1); return await ctx.kv.get("a"); },
+  // A plugin that keeps its channels from being closed: the host ends them with the invocation.
+  sticky: async (_r, ctx) => {
+    WebSocket.prototype.close = () => {};
+    for (let i = 0; i < 8; i++) await ctx.kv.set("s" + i, i);
+    return "done";
+  },
 } };
 )JS";
 
@@ -99,6 +105,14 @@ TEST_F(RunnerTest, BridgeErrorsAreTheSameOverTheChannelAsOverRequests) {
 TEST_F(RunnerTest, ParamsOverTheChannelCapGoAsARequestAndArriveWhole) {
   auto h = Load(kManifest, kSource);
   EXPECT_EQ(Stringify(Route(h, "big", R"({"size":1500000})")), "true");
+}
+
+TEST_F(RunnerTest, AChannelThePluginWillNotCloseEndsWithItsInvocation) {
+  auto h = Load(kManifest, kSource);
+  uint64_t before = runner_->bridge_channels_opened();
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(Stringify(Route(h, "sticky")), R"("done")");
+  EXPECT_EQ(runner_->bridge_channels_opened(), before + 3);
+  EXPECT_TRUE(Eventually([&] { return runner_->bridge_channels_open() == 0; }));
 }
 
 }  // namespace

@@ -162,8 +162,14 @@ class Channel {
     if (this.closed) return Promise.reject(channelError(method, "closed"));
     const id = this.next++;
     return new Promise((resolve, reject) => {
+      try {
+        this.ws.send(id + " " + method + "\n" + json);
+      } catch {
+        this.closed = true;  // the host closed it: later calls go by request
+        reject(channelError(method, "closed"));
+        return;
+      }
       this.waiting.set(id, { method, resolve, reject });
-      this.ws.send(id + " " + method + "\n" + json);
     });
   }
 
@@ -192,9 +198,10 @@ class Channel {
     this.waiting.clear();
   }
 
+  // The host also ends the channel when the invocation is over (BackingService::EndInvocation).
   close() {
     if (this.closed) return;
-    this.closed = true;
+    this.fail("closed");
     try { this.ws.close(1000, "invocation done"); } catch { /* already closing */ }
   }
 }
