@@ -14,8 +14,7 @@ bool LingeringClose(int fd, const LingerLimits& limits) {
   const auto deadline = Clock::now() + limits.time;
   char sink[64 * 1024];
   size_t discarded = 0;
-  // Each pass either reads something, ends, or waits until the deadline: bounded by
-  // limits.bytes / 1 + the number of EINTRs, and in time by the deadline.
+  // Bounded in time by the deadline (every wait is cut to it) and in reads by limits.bytes.
   for (;;) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     if (left.count() <= 0) return false;
