@@ -1,5 +1,6 @@
 #include "runner/limits.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -34,19 +35,52 @@ std::optional<uint64_t> MainThreadCpuNsAt(int fd) {
   return uint64_t(ns);
 }
 
-std::optional<bool> MainThreadRunning(pid_t pid) {
-  std::string path = "/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/stat";
+namespace {
+
+// The scheduler state letter of thread `tid` of process `pid` (R running or runnable, S, D, …);
+// nullopt when the thread is gone.
+std::optional<char> ThreadState(pid_t pid, pid_t tid) {
+  std::string path = "/proc/" + std::to_string(pid) + "/task/" + std::to_string(tid) + "/stat";
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return std::nullopt;
   char buf[512];
   ssize_t n = ::read(fd, buf, sizeof buf - 1);
   ::close(fd);
   if (n <= 0) return std::nullopt;
-  // "pid (comm) S ...": comm may hold spaces and parentheses, so the state follows the last ')'.
+  // "tid (comm) S ...": comm may hold spaces and parentheses, so the state follows the last ')'.
   std::string_view s(buf, size_t(n));
   size_t paren = s.rfind(')');
   if (paren == std::string_view::npos || paren + 2 >= s.size()) return std::nullopt;
-  return s[paren + 2] == 'R';
+  return s[paren + 2];
+}
+
+}  // namespace
+
+std::optional<bool> MainThreadRunning(pid_t pid) {
+  auto state = ThreadState(pid, pid);
+  if (!state) return std::nullopt;
+  return *state == 'R';
+}
+
+std::optional<bool> OtherThreadRunning(pid_t pid) {
+  std::string dir = "/proc/" + std::to_string(pid) + "/task";
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return std::nullopt;
+  bool running = false;
+  // Bounded: a workerd process has a handful of threads; never look at more than 256.
+  int seen = 0;
+  while (dirent* e = ::readdir(d)) {
+    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+    if (++seen > 256) break;
+    pid_t tid = pid_t(std::strtol(e->d_name, nullptr, 10));
+    if (tid == pid) continue;
+    if (ThreadState(pid, tid) == std::optional<char>('R')) {
+      running = true;
+      break;
+    }
+  }
+  ::closedir(d);
+  return running;
 }
 
 std::optional<int64_t> ResidentBytes(pid_t pid) {
