@@ -682,6 +682,7 @@ void ScenarioThroughput(Env& env) {
   if (auto info = env.runner->Info(env.echo[0].id)) {
     env.r["memory.rss_after_load.ours.mib"] = MiB(info->rss_bytes);
     env.r["memory.rss_after_load.restarts"] = double(info->restarts);
+    env.r["memory.rss_after_load.cpu_reprieves"] = double(info->cpu_reprieves);
   }
   env.r["memory.rss_after_load.raw.mib"] =
       MiB(runner::ResidentBytes(env.raw[0]->pid()).value_or(0));
@@ -1102,6 +1103,8 @@ std::string Table(const Results& r, int runs) {
       Get(r, "memory.rss_after_load.raw.mib"), "");
   row("echo-0 restarts so far (RSS watchdog kills)", Get(r, "memory.rss_after_load.restarts", 0),
       "", "");
+  row("echo-0 CPU reprieves so far (over budget in a GC)",
+      Get(r, "memory.rss_after_load.cpu_reprieves", 0), "", "");
   for (const char* c : {"spin", "leak", "reinstall", "raw_restart"}) {
     std::string k = std::string("containment.") + c;
     row(std::string("neighbour during ") + c + ": median (us)", Get(r, k + ".median_us"),

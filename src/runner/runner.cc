@@ -77,7 +77,7 @@ struct InFlight {
   std::optional<uint64_t> cpu_start;
   int overlap = 1;
   bool reprieved = false;  // the watchdog spared it once (logged once)
-  std::string label;  // hook:<name> or route:<name>
+  std::string label;       // hook:<name> or route:<name>
   std::string forced_code;
   std::string forced_message;
 };
@@ -163,7 +163,7 @@ struct Plugin {
   std::vector<CURL*> pool;
   int pool_generation = 0;
   int cpu_fd = -1;  // the ready process's main-thread CPU clock (limits.h), opened once
-  std::atomic<uint64_t> invocations{0}, failures{0}, restarts{0}, limit_kills{0};
+  std::atomic<uint64_t> invocations{0}, failures{0}, restarts{0}, limit_kills{0}, cpu_reprieves{0};
 
   ~Plugin() {
     for (CURL* h : pool) curl_easy_cleanup(h);
@@ -356,8 +356,10 @@ struct Runner::Impl {
             // twice its budget.
             if (!f->reprieved) {
               f->reprieved = true;
-              spdlog::info("plugin {}: {} over its CPU budget during V8 housekeeping; looking again",
-                           p->handle.id, f->label);
+              ++p->cpu_reprieves;
+              spdlog::info(
+                  "plugin {}: {} over its CPU budget during V8 housekeeping; looking again",
+                  p->handle.id, f->label);
             }
             next = std::min(next, now + std::chrono::milliseconds(1));
             continue;
@@ -1019,6 +1021,7 @@ std::optional<PluginInfo> Runner::Info(const std::string& id) const {
   info.failures = p->failures;
   info.restarts = p->restarts;
   info.limit_kills = p->limit_kills;
+  info.cpu_reprieves = p->cpu_reprieves;
   info.socket_path = p->socket;
   if (info.pid != 0) info.rss_bytes = ResidentBytes(info.pid).value_or(0);
   return info;

@@ -86,6 +86,9 @@ struct PluginInfo {
   uint64_t failures = 0;
   uint64_t restarts = 0;
   uint64_t limit_kills = 0;
+  // Invocations found over their CPU budget during V8's housekeeping (a collection) and looked at
+  // again instead of killed (runner/limits.h); each counted once.
+  uint64_t cpu_reprieves = 0;
   int64_t rss_bytes = 0;    // resident memory of the plugin's process (0 when not running)
   std::string socket_path;  // where the plugin's worker listens (diagnostics, tests)
 };

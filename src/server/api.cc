@@ -545,6 +545,7 @@ json::object Api::PluginJson(const PluginView& v) const {
   stats["failures"] = v.info ? v.info->failures : 0;
   stats["restarts"] = v.info ? v.info->restarts : 0;
   stats["limitKills"] = v.info ? v.info->limit_kills : 0;
+  stats["cpuReprieves"] = v.info ? v.info->cpu_reprieves : 0;
   stats["memoryBytes"] = v.info ? v.info->rss_bytes : 0;
   json::object errors;
   for (const auto& [code, n] : metrics_.Errors(v.id)) errors[code] = n;
@@ -602,6 +603,7 @@ HttpResponse Api::MetricsText() {
     if (v.info) {
       g.restarts = v.info->restarts;
       g.limit_kills = v.info->limit_kills;
+      g.cpu_reprieves = v.info->cpu_reprieves;
       g.rss_bytes = v.info->rss_bytes;
     }
     gauges.push_back(std::move(g));

@@ -137,6 +137,12 @@ std::string Metrics::Render(
     out << "plugin_sandbox_plugin_limit_kills_total{plugin=\"" << Label(g.id) << "\"} "
         << g.limit_kills << '\n';
   }
+  Help(out, "plugin_sandbox_plugin_cpu_reprieves_total", "counter",
+       "Invocations over their CPU budget during a V8 garbage collection, spared (current load).");
+  for (const auto& g : plugins) {
+    out << "plugin_sandbox_plugin_cpu_reprieves_total{plugin=\"" << Label(g.id) << "\"} "
+        << g.cpu_reprieves << '\n';
+  }
   Help(out, "plugin_sandbox_plugin_memory_bytes", "gauge",
        "Resident memory of the plugin's process (0 when not running).");
   for (const auto& g : plugins) {

@@ -20,6 +20,7 @@ struct PluginGauges {
   std::string state;  // starting, ready, restarting, quarantined, disabled
   uint64_t restarts = 0;
   uint64_t limit_kills = 0;
+  uint64_t cpu_reprieves = 0;
   int64_t rss_bytes = 0;
 };
 

@@ -127,6 +127,21 @@ export default { routes: { spin: async () => { while (true) {} }, ok: async () =
   EXPECT_EQ(Stringify(Route(spin, "ok")), R"("fine")");
 }
 
+// The watchdog spares an invocation caught over budget while V8's helpers collect garbage (up to
+// twice its budget); a loop that makes garbage keeps them busy, and must still be killed.
+TEST_F(RunnerTest, LoopChurningGarbageIsStillKilledForCpu) {
+  auto h = Load(R"({"id":"churner","version":"1"})", R"JS(
+export default { routes: { churn: async () => {
+  for (;;) { const a = []; for (let i = 0; i < 1000; i++) a.push({ i, s: "x" + i }); }
+} } };
+)JS");
+  auto r = runner_->InvokeRoute(h, "churn", nullptr, json::object());
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().detail_code(), "cpu_limit_exceeded") << r.status().message();
+  EXPECT_EQ(runner_->Info("churner")->limit_kills, 1u);
+  EXPECT_LE(runner_->Info("churner")->cpu_reprieves, 1u);  // counted once per invocation
+}
+
 TEST_F(RunnerTest, HeapBombFailsWithMemoryLimitExceeded) {
   auto h = Load(R"({"id":"heapbomb","version":"1"})", R"JS(
 export default { routes: { bomb: async () => { const a = []; for (;;) a.push({ s: "x".repeat(64) + a.length }); } } };

@@ -129,6 +129,7 @@ TEST_F(ServeTest, MetricsReportInvocationsErrorsLatencyBridgeCallsAndMemoryPerPl
            "plugin_sandbox_plugin_restarts_total{plugin=\"recorder\"} 0",
            "plugin_sandbox_bridge_channels_opened_total 0",  // no route made 5 calls
            "plugin_sandbox_plugin_limit_kills_total{plugin=\"recorder\"} 0",
+           "plugin_sandbox_plugin_cpu_reprieves_total{plugin=\"recorder\"} 0",
            "plugin_sandbox_plugin_memory_bytes{plugin=\"recorder\"} ",
            "plugin_sandbox_http_requests_total{method=\"POST\",status=\"404\"} 1",
        }) {
