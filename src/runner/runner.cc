@@ -16,6 +16,7 @@
 #include "bridge/backing_service.h"
 #include "common/crypto.h"
 #include "common/encoding.h"
+#include "runner/invoke_channel.h"
 #include "runner/limits.h"
 #include "workerd/config.h"
 
@@ -65,6 +66,12 @@ size_t Collect(char* data, size_t size, size_t n, void* user) {
 
 // The largest invocation input sent in the x-ps-input header instead of the body.
 constexpr size_t kInlineInputMax = 4096;
+// The largest input sent on an invocation channel (workerd refuses WebSocket messages of 1 MiB
+// and more); larger ones go by request.
+constexpr size_t kChannelInputMax = 512 * 1024;
+// Invocations one channel carries before the runner replaces it: whatever a long-lived workerd
+// request accumulates (and any timer a plugin left running on it) ends with it.
+constexpr uint64_t kChannelUsesMax = 1000;
 
 bool LooksLikeHeapOom(const std::string& output) {
   return output.find("heap out of memory") != std::string::npos ||
@@ -161,8 +168,13 @@ struct Plugin {
   std::map<std::string, std::shared_ptr<InFlight>> inflight;
   std::map<int, workerd::ProcessExit> exits;
   std::vector<CURL*> pool;
+  std::vector<std::unique_ptr<InvokeChannel>> channels;  // idle invocation channels
+  bool channel_refused = false;  // its worker does not serve the channel: requests only
   int pool_generation = 0;
   int cpu_fd = -1;  // the ready process's main-thread CPU clock (limits.h), opened once
+  // Invocations started or ended, and the watchdog's mark of CPU spent with none in flight.
+  uint64_t activity = 0, idle_activity = 0, idle_cpu_start = 0;
+  int idle_generation = 0;
   std::atomic<uint64_t> invocations{0}, failures{0}, restarts{0}, limit_kills{0}, cpu_reprieves{0};
 
   ~Plugin() {
@@ -187,6 +199,7 @@ struct Runner::Impl {
   std::map<std::string, std::shared_ptr<Plugin>> plugins;
   bridge::EmailSender email;
   std::atomic<uint64_t> next_epoch{1};
+  std::atomic<uint64_t> invoke_channels_opened{0};
 
   // Shared mode: the one process every plugin runs in, rebuilt on every load and unload.
   std::mutex shared_mu;
@@ -225,6 +238,7 @@ struct Runner::Impl {
       p->cpu_fd = OpenMainThreadCpu(pid);
       for (CURL* h : p->pool) curl_easy_cleanup(h);
       p->pool.clear();
+      p->channels.clear();
       p->pool_generation = gen;
     }
     p->cv.notify_all();
@@ -329,6 +343,34 @@ struct Runner::Impl {
     wd_cv.notify_all();
   }
 
+  // Over budget but maybe not by the plugin's doing: the main thread is not running (what spent
+  // it has ended) or V8's helpers are busy (a garbage collection, which does part of its work on
+  // the main thread: an honest hook was killed for one, docs/performance.md).
+  static bool InHousekeeping(pid_t pid) {
+    return MainThreadRunning(pid) == false || OtherThreadRunning(pid) == true;
+  }
+
+  // With nothing in flight, a plugin's process still runs what its invocations left behind
+  // (timers, unawaited work: the workerd request of an invocation channel stays open). Between
+  // two looks with no invocation started or ended in between, its main thread may spend 4x the
+  // CPU budget (garbage collection finishing, say); past that it is killed. Under p.mu.
+  std::string CheckIdleCpu(Plugin& p, pid_t pid) {
+    auto cpu = p.CpuNs(pid);
+    if (!cpu) return "";
+    if (p.idle_activity != p.activity || p.idle_generation != p.ready_generation) {
+      p.idle_activity = p.activity;
+      p.idle_generation = p.ready_generation;
+      p.idle_cpu_start = *cpu;
+      return "";
+    }
+    uint64_t used = *cpu - p.idle_cpu_start;
+    uint64_t allowed = 4 * uint64_t(p.limits.cpu_ms) * 1000000;
+    if (used <= allowed || (used <= 2 * allowed && InHousekeeping(pid))) return "";
+    return "Plugin " + p.handle.id + " exceeded its CPU limit of " +
+           std::to_string(p.limits.cpu_ms) +
+           "ms outside any invocation (work an invocation left running)";
+  }
+
   // Kills p's process for a limit it broke; returns when its CPU should be looked at again.
   Clock::time_point CheckLimits(const std::shared_ptr<Plugin>& p, bool check_memory) {
     auto next = Clock::time_point::max();
@@ -347,8 +389,7 @@ struct Runner::Impl {
           if (!cpu || !f->cpu_start || f->generation != p->ready_generation) continue;
           uint64_t used = *cpu - *f->cpu_start;
           uint64_t allowed = budget * uint64_t(f->overlap);
-          if (used > allowed && used <= 2 * allowed &&
-              (MainThreadRunning(pid) == false || OtherThreadRunning(pid) == true)) {
+          if (used > allowed && used <= 2 * allowed && InHousekeeping(pid)) {
             // Over budget, but either not running (what spent it has ended) or running while V8's
             // helpers are busy, i.e. inside a garbage collection, which does part of its work on
             // the main thread: an honest hook was killed for one (docs/performance.md). Look again
@@ -373,6 +414,8 @@ struct Runner::Impl {
           auto left = std::chrono::nanoseconds(std::max<uint64_t>(allowed - used, 250000));
           next = std::min(next, now + std::chrono::duration_cast<Clock::duration>(left));
         }
+      } else if (check_memory && !shared()) {
+        cpu_violation = CheckIdleCpu(*p, pid);
       }
       if (cpu_violation.empty() && check_memory && p->rss_limit > 0) {
         auto rss = ResidentBytes(pid);
@@ -512,6 +555,13 @@ struct Runner::Impl {
   }
 
   void Teardown(const std::shared_ptr<Plugin>& p) {
+    {
+      // workerd stops only once its connections are closed: idle invocation channels would hold
+      // it to the stop timeout. (A channel in use closes when its invocation ends.)
+      std::lock_guard<std::mutex> lock(p->mu);
+      p->channels.clear();
+      p->pool_generation = -1;  // and none goes back to the pool
+    }
     if (!shared()) supervisor->Stop(p->proc, /*wait=*/true);
     backing->Close(p->bridge_socket);
     bool version_still_loaded = false;
@@ -529,6 +579,115 @@ struct Runner::Impl {
       fs::remove_all(p->dir, ec);
     }
     ::unlink(p->socket.c_str());
+  }
+
+  // How one invocation reached the plugin and what came back.
+  struct Transport {
+    enum Outcome { kOk, kTimeout, kBroken };
+    bool tried = false;  // false: the channel was not usable, send a request
+    Outcome outcome = kBroken;
+    long status = 0;
+    std::string body;
+    std::string error;  // for kBroken
+  };
+
+  bool ChannelRefused(const std::shared_ptr<Plugin>& p) {
+    std::lock_guard<std::mutex> lock(p->mu);
+    return p->channel_refused;
+  }
+
+  // On an idle channel of p's process, or a new one. *channel is left set only when it is
+  // reusable.
+  Transport ByChannel(const std::shared_ptr<Plugin>& p, const std::string& inv_id,
+                      const std::string& path, const std::string& payload,
+                      Clock::time_point deadline, std::unique_ptr<InvokeChannel>* channel) {
+    Transport t;
+    using O = InvokeChannel::Outcome;
+    if (!*channel) {
+      O opened = InvokeChannel::Open(p->socket, p->invoke_auth, deadline, channel);
+      if (opened == O::kRefused) {
+        std::lock_guard<std::mutex> lock(p->mu);
+        p->channel_refused = true;  // an old wrapper: requests from now on
+        return t;
+      }
+      if (opened != O::kOk) {
+        t.tried = true;
+        t.outcome = opened == O::kTimeout ? Transport::kTimeout : Transport::kBroken;
+        t.error = "invocation channel: cannot connect";
+        return t;
+      }
+      ++invoke_channels_opened;
+    }
+    t.tried = true;
+    O o = (*channel)->Call(inv_id, path, payload, deadline, &t.status, &t.body);
+    t.outcome = o == O::kOk ? Transport::kOk
+                            : (o == O::kTimeout ? Transport::kTimeout : Transport::kBroken);
+    if (o != O::kOk) {
+      channel->reset();
+      t.error = "invocation channel: connection lost";
+    }
+    return t;
+  }
+
+  // One HTTP request on a pooled connection.
+  Transport ByRequest(const std::shared_ptr<Plugin>& p, const std::string& kind,
+                      const std::string& name, const std::string& inv_id,
+                      const std::string& payload, Clock::time_point deadline) {
+    CURL* curl = nullptr;
+    int generation;
+    {
+      std::lock_guard<std::mutex> lock(p->mu);
+      generation = p->ready_generation;
+      if (!p->pool.empty()) {
+        curl = p->pool.back();
+        p->pool.pop_back();
+      }
+    }
+    if (!curl) curl = curl_easy_init();
+    std::string url = "http://plugin/" + kind + "/" + PathEncode(name);
+    Transport t;
+    t.tried = true;
+    struct curl_slist* headers = nullptr;
+    headers = curl_slist_append(headers, ("Authorization: " + p->invoke_auth).c_str());
+    headers = curl_slist_append(headers, "Content-Type: application/json");
+    headers = curl_slist_append(headers, ("x-ps-invocation: " + inv_id).c_str());
+    headers = curl_slist_append(headers, "Expect:");
+    // A small input in printable ASCII travels in a header: the isolate then reads no request
+    // body, which saves workerd about 35 us per call (docs/performance.md). Anything else is the
+    // body.
+    const bool inline_input =
+        payload.size() <= kInlineInputMax &&
+        std::all_of(payload.begin(), payload.end(), [](char c) { return c >= 0x20 && c < 0x7f; });
+    if (inline_input) headers = curl_slist_append(headers, ("x-ps-input: " + payload).c_str());
+    curl_easy_setopt(curl, CURLOPT_UNIX_SOCKET_PATH, p->socket.c_str());
+    curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+    curl_easy_setopt(curl, CURLOPT_POST, 1L);
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, inline_input ? "" : payload.data());
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE,
+                     curl_off_t(inline_input ? 0 : payload.size()));
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, Collect);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &t.body);
+    auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, long(std::max<int64_t>(1, remaining.count())));
+    CURLcode rc = curl_easy_perform(curl);
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &t.status);
+    curl_slist_free_all(headers);
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, nullptr);
+    t.outcome = rc == CURLE_OK
+                    ? Transport::kOk
+                    : (rc == CURLE_OPERATION_TIMEDOUT ? Transport::kTimeout : Transport::kBroken);
+    if (rc != CURLE_OK) t.error = curl_easy_strerror(rc);
+    {
+      std::lock_guard<std::mutex> lock(p->mu);
+      if (rc == CURLE_OK && p->pool_generation == generation && p->pool.size() < 64) {
+        p->pool.push_back(curl);
+        curl = nullptr;
+      }
+    }
+    if (curl) curl_easy_cleanup(curl);
+    return t;
   }
 
   Result<json::value> Invoke(const PluginHandle& h, const std::string& kind,
@@ -793,7 +952,9 @@ Result<json::value> Runner::Impl::Invoke(const PluginHandle& h, const std::strin
   f->inv->deadline = deadline;
   f->inv->subrequest_limit = int(lim.subrequests);
   f->label = label;
-  CURL* curl = nullptr;
+  std::unique_ptr<InvokeChannel> channel;
+  std::string payload = Stringify(body);
+  const bool by_channel = opt.invoke_channel && !shared() && payload.size() <= kChannelInputMax;
   {
     std::lock_guard<std::mutex> lock(p->mu);
     f->generation = p->ready_generation;
@@ -801,50 +962,24 @@ Result<json::value> Runner::Impl::Invoke(const PluginHandle& h, const std::strin
     f->overlap = int(p->inflight.size()) + 1;
     for (auto& [id, other] : p->inflight) ++other->overlap;
     p->inflight[f->inv->id] = f;
-    if (!p->pool.empty()) {
-      curl = p->pool.back();
-      p->pool.pop_back();
+    ++p->activity;
+    if (by_channel && !p->channels.empty()) {
+      channel = std::move(p->channels.back());
+      p->channels.pop_back();
     }
   }
   ++p->invocations;
   KickWatchdog(lim.cpu_ms);
-  if (!curl) curl = curl_easy_init();
 
-  std::string url = "http://plugin/" + kind + "/" + PathEncode(name);
-  std::string payload = Stringify(body);
-  std::string response;
-  struct curl_slist* headers = nullptr;
-  headers = curl_slist_append(headers, ("Authorization: " + p->invoke_auth).c_str());
-  headers = curl_slist_append(headers, "Content-Type: application/json");
-  headers = curl_slist_append(headers, ("x-ps-invocation: " + f->inv->id).c_str());
-  headers = curl_slist_append(headers, "Expect:");
-  // A small input in printable ASCII travels in a header: the isolate then reads no request body,
-  // which saves workerd about 35 us per call (docs/performance.md). Anything else is the body.
-  const bool inline_input =
-      payload.size() <= kInlineInputMax &&
-      std::all_of(payload.begin(), payload.end(), [](char c) { return c >= 0x20 && c < 0x7f; });
-  if (inline_input) headers = curl_slist_append(headers, ("x-ps-input: " + payload).c_str());
-  curl_easy_setopt(curl, CURLOPT_UNIX_SOCKET_PATH, p->socket.c_str());
-  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(curl, CURLOPT_POST, 1L);
-  curl_easy_setopt(curl, CURLOPT_POSTFIELDS, inline_input ? "" : payload.data());
-  curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE,
-                   curl_off_t(inline_input ? 0 : payload.size()));
-  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, Collect);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &response);
-  auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, long(std::max<int64_t>(1, remaining.count())));
-  CURLcode rc = curl_easy_perform(curl);
-  long status = 0;
-  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-  curl_slist_free_all(headers);
-  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, nullptr);
+  Transport t;
+  if (by_channel && (channel || !ChannelRefused(p))) {
+    t = ByChannel(p, f->inv->id, "/" + kind + "/" + PathEncode(name), payload, deadline, &channel);
+  }
+  if (!t.tried) t = ByRequest(p, kind, name, f->inv->id, payload, deadline);
 
   // A transport failure means the process went away: wait (bounded) for the supervisor's account
   // of why, so the caller gets the real reason (a limit kill, an out-of-memory abort, a crash).
-  if (rc != CURLE_OK && rc != CURLE_OPERATION_TIMEDOUT) {
+  if (t.outcome == Transport::kBroken) {
     std::unique_lock<std::mutex> lock(p->mu);
     p->cv.wait_until(lock, std::min(deadline, Clock::now() + std::chrono::seconds(2)),
                      [&] { return p->exits.count(f->generation) > 0 || !f->forced_code.empty(); });
@@ -853,26 +988,28 @@ Result<json::value> Runner::Impl::Invoke(const PluginHandle& h, const std::strin
   {
     std::lock_guard<std::mutex> lock(p->mu);
     p->inflight.erase(f->inv->id);
+    ++p->activity;
     forced_code = f->forced_code;
     forced_message = f->forced_message;
-    if (rc == CURLE_OK && p->pool_generation == f->generation && p->pool.size() < 64) {
-      p->pool.push_back(curl);
-      curl = nullptr;
+    if (channel && t.outcome == Transport::kOk && p->pool_generation == f->generation &&
+        p->channels.size() < 64 && channel->uses() < kChannelUsesMax) {
+      p->channels.push_back(std::move(channel));
     }
   }
+  channel.reset();                     // closing a channel cancels what its invocation left
   backing->EndInvocation(f->inv->id);  // whatever the plugin did to its WebSocket
-
-  if (curl) curl_easy_cleanup(curl);
+  const long status = t.status;
+  const std::string& response = t.body;
 
   auto fail = [&](const std::string& code, const std::string& message) -> Result<json::value> {
     if (code != "not_found") ++p->failures;
     return Failure(code, message);
   };
   if (!forced_code.empty()) return fail(forced_code, forced_message);
-  if (rc == CURLE_OPERATION_TIMEDOUT) return fail("wall_time_exceeded", wall_error().message());
-  if (rc != CURLE_OK) {
-    return fail("plugin_crashed", "Plugin " + h.id + " crashed during " + label + " (" +
-                                      curl_easy_strerror(rc) + ")");
+  if (t.outcome == Transport::kTimeout) return fail("wall_time_exceeded", wall_error().message());
+  if (t.outcome != Transport::kOk) {
+    return fail("plugin_crashed",
+                "Plugin " + h.id + " crashed during " + label + " (" + t.error + ")");
   }
 
   auto parsed = ParseJson(response);
@@ -1046,6 +1183,8 @@ std::optional<PluginHandle> Runner::Current(const std::string& id) const {
 }
 
 bridge::Bridge& Runner::bridge() { return *impl_->bridge; }
+
+uint64_t Runner::invoke_channels_opened() const { return impl_->invoke_channels_opened; }
 
 uint64_t Runner::bridge_channels_opened() const { return impl_->backing->channels_opened(); }
 size_t Runner::bridge_channels_open() const { return impl_->backing->channels_open(); }

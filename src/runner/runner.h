@@ -63,6 +63,10 @@ struct RunnerOptions {
   // its start (measured: docs/performance.md), which a runaway ArrayBuffer passes in moments; a
   // smaller headroom killed honest plugins under sustained load.
   int64_t rss_headroom_mb = 320;
+  // Invocations travel as messages on a few WebSockets kept open to each plugin process
+  // (runner/invoke_channel.h) instead of one HTTP request each: about a third of workerd's cost
+  // per invocation. Inputs over 512 KiB, and shared mode, always use requests.
+  bool invoke_channel = true;
   workerd::SupervisorOptions supervision;  // launcher/workerd paths are filled in by the runner
 };
 
@@ -134,6 +138,8 @@ class Runner {
   std::optional<PluginHandle> Current(const std::string& id) const;
 
   bridge::Bridge& bridge();
+  // Invocation channels the runner has opened so far (runner/invoke_channel.h).
+  uint64_t invoke_channels_opened() const;
   // Bridge call channels plugins have opened so far (bridge/backing_service.h).
   uint64_t bridge_channels_opened() const;
   size_t bridge_channels_open() const;

@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "common/socket.h"
+#include "common/timed_stream.h"
 
 namespace ps::server {
 
@@ -154,67 +155,6 @@ struct HttpServer::Impl {
 };
 
 namespace {
-
-// A socket read and written with blocking calls bounded by a deadline (poll, then the call):
-// what Beast's synchronous read and write need, with the server's idle and read timeouts.
-template <class Protocol>
-class TimedStream {
- public:
-  using executor_type = typename Protocol::socket::executor_type;
-
-  explicit TimedStream(typename Protocol::socket& s) : s_(s) {}
-  executor_type get_executor() { return s_.get_executor(); }
-  void expires_after(std::chrono::milliseconds d) { deadline_ = Clock::now() + d; }
-
-  template <class Buffers>
-  size_t read_some(const Buffers& b, beast::error_code& ec) {
-    if (!Wait(POLLIN, ec)) return 0;
-    return s_.read_some(b, ec);
-  }
-  template <class Buffers>
-  size_t read_some(const Buffers& b) {
-    return OrThrow([&](beast::error_code& ec) { return read_some(b, ec); });
-  }
-  template <class Buffers>
-  size_t write_some(const Buffers& b, beast::error_code& ec) {
-    if (!Wait(POLLOUT, ec)) return 0;
-    return s_.write_some(b, ec);
-  }
-  template <class Buffers>
-  size_t write_some(const Buffers& b) {
-    return OrThrow([&](beast::error_code& ec) { return write_some(b, ec); });
-  }
-
- private:
-  using Clock = std::chrono::steady_clock;
-  // The throwing forms Beast's stream concepts also ask for.
-  template <class Op>
-  static size_t OrThrow(const Op& op) {
-    beast::error_code ec;
-    size_t n = op(ec);
-    if (ec) throw beast::system_error(ec);
-    return n;
-  }
-  bool Wait(short events, beast::error_code& ec) {
-    for (;;) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - Clock::now());
-      if (left.count() <= 0) {
-        ec = beast::error::timeout;
-        return false;
-      }
-      pollfd p{s_.native_handle(), events, 0};
-      int r = ::poll(&p, 1, int(std::min<int64_t>(left.count(), 1 << 30)));
-      if (r > 0) return true;  // ready, or hung up / shut down: the call itself reports it
-      if (r < 0 && errno != EINTR) {
-        ec = beast::error_code(errno, boost::system::system_category());
-        return false;
-      }
-    }
-  }
-
-  typename Protocol::socket& s_;
-  Clock::time_point deadline_ = Clock::now();
-};
 
 std::string PeerOf(const asio::ip::tcp::socket& s) {
   beast::error_code ec;

@@ -155,6 +155,7 @@ export default { routes: { bomb: async () => { const a = []; for (;;) a.push({ s
 }
 
 class SlowRunnerTest : public RunnerTest {
+ protected:
   void Customize(runner::RunnerOptions& o) override {
     o.limits.wall_ms = 300;
     o.limits.cpu_ms = 5000;
@@ -187,7 +188,16 @@ export default { routes: { bomb: async () => {
       << r.status().detail_code() << ": " << r.status().message();
 }
 
-TEST_F(SlowRunnerTest, NeverSettlingPromiseIsAPluginErrorNotAHang) {
+// By request, workerd sees that nothing can settle the handler's promise and ends the request at
+// once; on an invocation channel the wall-time limit ends it (invoke_channel_test.cc).
+class SlowRequestRunnerTest : public SlowRunnerTest {
+  void Customize(runner::RunnerOptions& o) override {
+    SlowRunnerTest::Customize(o);
+    o.invoke_channel = false;
+  }
+};
+
+TEST_F(SlowRequestRunnerTest, NeverSettlingPromiseIsAPluginErrorNotAHang) {
   auto h = Load(R"({"id":"stuck","version":"1"})", R"JS(
 export default { routes: { stuck: () => new Promise(() => {}) } };
 )JS");

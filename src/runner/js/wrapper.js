@@ -458,10 +458,16 @@ function authorized(header) {
   return diff === 0;
 }
 
+// An answer to the host: {status, text, json}. The HTTP path makes it a Response; the
+// invocation channel sends it as a message.
 function json(value, status = 200) {
-  return new Response(JSON.stringify(value), {
-    status,
-    headers: { "content-type": "application/json" },
+  return { status, text: JSON.stringify(value), json: true };
+}
+
+function toResponse(answer) {
+  return new Response(answer.text, {
+    status: answer.status,
+    headers: answer.json ? { "content-type": "application/json" } : {},
   });
 }
 
@@ -479,17 +485,26 @@ function errorResponse(err, fallback) {
   return json(body, 500);
 }
 
-// The invocation's input: the host sends a small one in the x-ps-input header (reading a request
-// body costs workerd more than the rest of a small hook), anything else as the body.
-async function readJson(request) {
+// The invocation's input as text: the host sends a small one in the x-ps-input header (reading a
+// request body costs workerd more than the rest of a small hook), anything else as the body.
+async function inputOf(request) {
   const inline = request.headers.get(INPUT_HEADER);
-  if (inline !== null) return JSON.parse(inline);
-  const text = await request.text();
-  if (!text) return {};
-  return JSON.parse(text);
+  return inline !== null ? inline : await request.text();
 }
 
-async function runHook(name, request, inv) {
+function parseInput(text) {
+  return text ? JSON.parse(text) : {};
+}
+
+// Runs the hook or route at `path` (/hook/<name> or /route/<name>) with its input (JSON text, or
+// a promise of it) and answers {status, text, json}.
+function invoke(path, input, inv) {
+  if (path.startsWith("/hook/")) return runHook(decodeName(path.slice(6)), input, inv);
+  if (path.startsWith("/route/")) return runRoute(decodeName(path.slice(7)), input, inv);
+  return { status: 404, text: "Not found" };
+}
+
+async function runHook(name, input, inv) {
   const entry = hookEntry(name);
   if (!entry) return json({});
   if (typeof entry.handler !== "function") {
@@ -497,7 +512,7 @@ async function runHook(name, request, inv) {
   }
   let value;
   try {
-    const body = await readJson(request);
+    const body = parseInput(await input);
     value = await entry.handler(body.event, makeCtx(inv));
   } catch (err) {
     await inv.settle();
@@ -507,14 +522,14 @@ async function runHook(name, request, inv) {
   return json(value === undefined ? {} : { value });
 }
 
-async function runRoute(name, request, inv) {
+async function runRoute(name, input, inv) {
   const entry = routeEntry(name);
   if (!entry || typeof entry.handler !== "function") {
-    return new Response(`Route not found: ${name}`, { status: 404 });
+    return { status: 404, text: `Route not found: ${name}` };
   }
   let result;
   try {
-    const body = await readJson(request);
+    const body = parseInput(await input);
     const req = body.request ?? {};
     const routeCtx = { input: body.input, request: req, requestMeta: req.meta, user: req.user };
     result = await entry.handler(routeCtx, makeCtx(inv));
@@ -538,20 +553,55 @@ function decodeName(s) {
   return s.includes("%") ? decodeURIComponent(s) : s;
 }
 
+// ---- the invocation channel ------------------------------------------------------------------
+//
+// A WebSocket the host opens with GET /__invoke carries invocations one after another: a message
+// costs workerd about a third of a request (docs/performance.md). The host sends
+// "<invocation id> <path>\n<input JSON>" and waits for "<invocation id> <status>\n<body>", the
+// status and body the same request would have got. The host sends the next only after the answer,
+// and closes the channel when an invocation runs past its time (workerd then cancels what it left).
+
+function openInvocationChannel(env) {
+  const [client, server] = Object.values(new WebSocketPair());
+  server.accept();
+  server.addEventListener("message", (e) => onInvocationMessage(env, server, e.data));
+  return new Response(null, { status: 101, webSocket: client });
+}
+
+async function onInvocationMessage(env, ws, data) {
+  const space = typeof data === "string" ? data.indexOf(" ") : -1;
+  const newline = space < 0 ? -1 : data.indexOf("\n", space);
+  if (newline < 0) {
+    ws.close(1002, "malformed invocation");
+    return;
+  }
+  const id = data.slice(0, space);
+  const path = data.slice(space + 1, newline);
+  let answer;
+  try {
+    answer = await invoke(path, data.slice(newline + 1), new Invocation(env, id, path));
+  } catch (err) {
+    answer = errorResponse(err, "Invocation error");  // a malformed name, say
+  }
+  try {
+    ws.send(id + " " + answer.status + "\n" + answer.text);
+  } catch {
+    // The host closed the channel (the invocation ran out of time): nobody is waiting.
+  }
+}
+
 export default {
   async fetch(request, env) {
     if (!authorized(request.headers.get("authorization"))) {
       return new Response("Unauthorized", { status: 401 });
     }
     const path = pathOf(request.url);
-    if (path === "/__ready") return json(describe());
+    if (path === "/__ready") return toResponse(json(describe()));
+    if (path === "/__invoke" && request.headers.get("upgrade") === "websocket") {
+      return openInvocationChannel(env);
+    }
+    if (request.method !== "POST") return new Response("Not found", { status: 404 });
     const inv = new Invocation(env, request.headers.get(INVOCATION_HEADER) ?? "", path);
-    if (request.method === "POST" && path.startsWith("/hook/")) {
-      return runHook(decodeName(path.slice(6)), request, inv);
-    }
-    if (request.method === "POST" && path.startsWith("/route/")) {
-      return runRoute(decodeName(path.slice(7)), request, inv);
-    }
-    return new Response("Not found", { status: 404 });
+    return toResponse(await invoke(path, inputOf(request), inv));
   },
 };
