@@ -160,6 +160,16 @@ const HEADERS = { "content-type": "application/json" };
 export default {
   async fetch(request, env) {
     const path = new URL(request.url).pathname;
+    if (path === "/__invoke") {
+      // The invocation channel's floor: every message "<id> <path>\n<input>" is answered with
+      // "<id> 200\n" and the constant, as the runner's channel expects.
+      const [client, server] = Object.values(new WebSocketPair());
+      server.accept();
+      server.addEventListener("message", (e) => {
+        server.send(e.data.slice(0, e.data.indexOf(" ")) + " 200\n" + CONSTANT);
+      });
+      return new Response(null, { status: 101, webSocket: client });
+    }
     if (path.startsWith("/hook/")) await request.arrayBuffer();
     if (path.startsWith("/fetch/")) {
       const n = Math.min(1000, Number(path.slice(7)) | 0);

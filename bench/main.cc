@@ -30,6 +30,7 @@
 #include "common/json.h"
 #include "floor.h"
 #include "manifest/bundle.h"
+#include "runner/invoke_channel.h"
 #include "runner/limits.h"
 #include "runner/runner.h"
 #include "serve_process.h"
@@ -366,12 +367,22 @@ void ScenarioLatency(Env& env) {
   }
 
   // The kinds, measured in rotating order within every round.
-  enum Kind { kRaw, kRunner, kServe, kRawPost, kKinds };
-  const char* names[kKinds] = {"raw", "runner", "serve", "raw_post"};
+  enum Kind { kRaw, kRunner, kServe, kRawPost, kRawWs, kKinds };
+  const char* names[kKinds] = {"raw", "runner", "serve", "raw_post", "raw_ws"};
   std::vector<int> kinds = {kRaw, kRunner, kRawPost};
+  // The invocation channel's own floor: the raw worker answering messages on one WebSocket.
+  std::unique_ptr<runner::InvokeChannel> raw_ws;
+  if (runner::InvokeChannel::Open(env.raw[0]->socket(), "Bearer none",
+                                  Clock::now() + std::chrono::seconds(5),
+                                  &raw_ws) == runner::InvokeChannel::Outcome::kOk) {
+    kinds.push_back(kRawWs);
+  } else {
+    env.Error("latency: cannot open a WebSocket to the raw worker");
+  }
+  uint64_t raw_ws_ids = 0;
   if (serve_client) kinds.push_back(kServe);
   Stats stats[kKinds];
-  int failures[kKinds] = {0, 0, 0, 0};
+  int failures[kKinds] = {0, 0, 0, 0, 0};
   std::string resp;
   // CPU per call, host side (this process: the runner, or only the client for raw and serve;
   // plus serve's own process) and plugin side (the workerd process that answered).
@@ -412,6 +423,19 @@ void ScenarioLatency(Env& env) {
       case kRawPost:
         ok = RawCall(raw_post, payload, &resp);
         break;
+      case kRawWs: {
+        long st = 0;
+        ok = raw_ws->Call(std::to_string(++raw_ws_ids), "/hook/" + std::string(kHook), payload,
+                          Clock::now() + std::chrono::seconds(5), &st,
+                          &resp) == runner::InvokeChannel::Outcome::kOk &&
+             st == 200;
+        if (ok && raw_ws->uses() >= 1000) {  // as the runner does: a fresh one every 1000
+          ok = runner::InvokeChannel::Open(env.raw[0]->socket(), "Bearer none",
+                                           Clock::now() + std::chrono::seconds(5),
+                                           &raw_ws) == runner::InvokeChannel::Outcome::kOk;
+        }
+        break;
+      }
     }
     double us = MicrosSince(t0);
     if (!ok) ++failures[which];
@@ -1050,6 +1074,9 @@ std::string Table(const Results& r, int runs) {
       Get(r, "latency.raw.p99_us"), Get(r, "latency.serve.p99_ratio", 2));
   row("raw floor, POST of the hook's body, median (us)", Get(r, "latency.raw_post.median_us"),
       Get(r, "latency.raw.median_us"), Get(r, "latency.raw_post.median_ratio", 2));
+  row("raw worker, the hook's body as a WebSocket message, median (us)",
+      Get(r, "latency.raw_ws.median_us"), Get(r, "latency.raw.median_us"),
+      Get(r, "latency.raw_ws.median_ratio", 2));
   row("CPU per call, host side, runner API (us)", Get(r, "cpu_per_call.runner.host_us"),
       Get(r, "cpu_per_call.raw.host_us") + " client", "");
   row("CPU per call, host side, serve + client (us)", Get(r, "cpu_per_call.serve.host_us"), "", "");
@@ -1057,6 +1084,8 @@ std::string Table(const Results& r, int runs) {
       Get(r, "cpu_per_call.raw.plugin_us"), "");
   row("CPU per call, raw worker, POST of the hook's body (us)",
       Get(r, "cpu_per_call.raw_post.plugin_us"), Get(r, "cpu_per_call.raw.plugin_us"), "");
+  row("CPU per call, raw worker, WebSocket message (us)", Get(r, "cpu_per_call.raw_ws.plugin_us"),
+      Get(r, "cpu_per_call.raw.plugin_us"), "");
   row("CPU per call, plugin process, serve (us)", Get(r, "cpu_per_call.serve.plugin_us"), "", "");
   for (int n : {1, 3, 10, 100}) {
     std::string k = "bridge.n" + std::to_string(n);

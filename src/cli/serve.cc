@@ -35,6 +35,9 @@ const std::vector<FlagHelp>& Flags() {
       {"limit", "NAME=N", "Host-wide limit: cpu-ms, memory-mb, subrequests, wall-ms", true},
       {"plugin-limit", "ID:NAME=N", "One plugin's limit, e.g. hello:cpu-ms=200", true},
       {"isolation", "MODE", "per-plugin (default) or shared"},
+      {"invocations", "HOW",
+       "channel (default: messages on WebSockets kept open to each plugin) or requests (one HTTP "
+       "request each)"},
       {"email-transport", "NAME", "log (default: <data>/outbox.jsonl) or smtp"},
       {"smtp-url", "URL", "smtp://HOST:PORT or smtps://HOST:PORT"},
       {"smtp-from", "ADDR", "Sender address for smtp"},

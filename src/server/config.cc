@@ -34,6 +34,7 @@ const std::vector<OptionDef>& Defs() {
       {"limit", Kind::kLimits},
       {"plugin-limit", Kind::kPluginLimits},
       {"isolation", Kind::kString},
+      {"invocations", Kind::kString},
       {"email-transport", Kind::kString},
       {"smtp-url", Kind::kString},
       {"smtp-from", Kind::kString},
@@ -198,6 +199,11 @@ class Builder {
       } else {
         return InvalidArgument(where + ": expected per-plugin or shared, got " + Quote(s));
       }
+    }
+    if (name == "invocations") {
+      if (s != "channel" && s != "requests")
+        return InvalidArgument(where + ": expected channel or requests, got " + Quote(s));
+      c_->invoke_channel = s == "channel";
     }
     if (name == "email-transport") {
       if (s != "log" && s != "smtp")

@@ -46,6 +46,7 @@ struct ServeConfig {
   runner::Limits limits;
   std::map<std::string, runner::Limits> plugin_limits;
   runner::IsolationMode isolation = runner::IsolationMode::kPerPlugin;
+  bool invoke_channel = true;  // "invocations": channel (default) or requests
   EmailConfig email;
   runner::SiteInfo site;
   std::vector<std::string> site_locales;  // configured locales (i18n); empty: none

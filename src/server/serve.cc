@@ -214,6 +214,7 @@ int RunServe(const ServeConfig& cfg, std::ostream& out, std::ostream& err) {
   ro.data_dir = cfg.data_dir;
   ro.workerd_path = cfg.workerd;
   ro.mode = cfg.isolation;
+  ro.invoke_channel = cfg.invoke_channel;
   ro.limits = cfg.limits;
   ro.plugin_limits = cfg.plugin_limits;
   ro.site = cfg.site;

@@ -72,6 +72,14 @@ TEST(ServeConfigTest, BadValuesNameTheirSourceAndOption) {
   ASSERT_FALSE(j.ok());
   EXPECT_EQ(j.status().message(),
             "environment PLUGIN_SANDBOX_ISOLATION: expected per-plugin or shared, got \"none\"");
+  auto k = server::ResolveServeConfig({{"invocations", {"carrier-pigeon"}}}, Env({}));
+  ASSERT_FALSE(k.ok());
+  EXPECT_EQ(k.status().message(),
+            "--invocations: expected channel or requests, got \"carrier-pigeon\"");
+  auto l = server::ResolveServeConfig({{"invocations", {"requests"}}}, Env({}));
+  ASSERT_TRUE(l.ok()) << l.status().message();
+  EXPECT_FALSE(l->invoke_channel);
+  EXPECT_TRUE(server::ResolveServeConfig({}, Env({}))->invoke_channel);
 }
 
 TEST_F(ServeTest, AConfigFileConfiguresTheRunningHost) {
