@@ -96,6 +96,9 @@ int RunInvoke(const RunOptions& o, std::ostream& out, std::ostream& err) {
   runner::RunnerOptions ro;
   ro.data_dir = o.data;
   ro.limits = limits;
+  // One invocation: a channel would save nothing, and by request workerd reports a handler whose
+  // promise can never settle at once (plugin_error) instead of at the wall-time limit.
+  ro.invoke_channel = false;
   bridge::BridgeOptions bo;
   http::FetcherOptions fo;
   fo.allow_private = o.allow_private;
