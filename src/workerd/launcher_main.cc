@@ -1,9 +1,10 @@
 // plugin-sandbox-launch: applies process hardening that posix_spawn cannot, then execs workerd.
 //
-//   plugin-sandbox-launch --parent PID [--nofile N] [--netns] [--as-mb N] -- PROGRAM ARGS...
+//   plugin-sandbox-launch --parent PID [--nofile N] [--nice N] [--netns] -- PROGRAM ARGS...
 //
 // In order: parent-death signal SIGKILL (and exit at once if the parent already died: the race
-// between spawn and prctl); no-new-privileges; RLIMIT_NOFILE; optionally a fresh, empty network
+// between spawn and prctl); no-new-privileges; RLIMIT_NOFILE; a nice value of at least N (inherited
+// by every thread the program starts); optionally a fresh, empty network
 // namespace (only Unix sockets work inside it, which is all a plugin process needs); closing every
 // descriptor above stderr; exec. If the namespace cannot be created the launcher says so on
 // stderr with the marker "ps-launch: netns unavailable" and continues without it (the supervisor
@@ -41,6 +42,7 @@ void CloseFrom(int lowfd) {
 int main(int argc, char** argv) {
   long parent = -1;
   long nofile = 0;
+  long nice = 0;
   bool netns = false;
   bool probe = false;
   int i = 1;
@@ -53,6 +55,8 @@ int main(int argc, char** argv) {
       parent = std::strtol(argv[++i], nullptr, 10);
     } else if (a == "--nofile" && i + 1 < argc) {
       nofile = std::strtol(argv[++i], nullptr, 10);
+    } else if (a == "--nice" && i + 1 < argc) {
+      nice = std::strtol(argv[++i], nullptr, 10);
     } else if (a == "--netns") {
       netns = true;
     } else if (a == "--probe-netns") {
@@ -69,7 +73,8 @@ int main(int argc, char** argv) {
   if (i >= argc) {
     std::fprintf(
         stderr,
-        "usage: plugin-sandbox-launch --parent PID [--nofile N] [--netns] -- PROGRAM ARGS...\n");
+        "usage: plugin-sandbox-launch --parent PID [--nofile N] [--nice N] [--netns] -- PROGRAM "
+        "ARGS...\n");
     return 2;
   }
   if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) Fail("PR_SET_PDEATHSIG");
@@ -78,6 +83,14 @@ int main(int argc, char** argv) {
   if (nofile > 0) {
     struct rlimit rl = {rlim_t(nofile), rlim_t(nofile)};
     if (setrlimit(RLIMIT_NOFILE, &rl) != 0) Fail("RLIMIT_NOFILE");
+  }
+  if (nice > 0) {
+    // At least N: a host already running nicer keeps its value (lowering it needs privilege).
+    errno = 0;
+    int current = getpriority(PRIO_PROCESS, 0);
+    if (errno == 0 && current < nice && setpriority(PRIO_PROCESS, 0, int(nice)) != 0) {
+      Fail("setpriority");
+    }
   }
   if (netns && unshare(CLONE_NEWNET) != 0) {
     std::fprintf(stderr, "ps-launch: netns unavailable: %s\n", std::strerror(errno));

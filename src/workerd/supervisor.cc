@@ -154,6 +154,13 @@ struct Supervisor::Impl {
     // A killed process leaves its socket file behind; workerd will not bind over it.
     if (!p->spec.ready_socket.empty()) ::unlink(p->spec.ready_socket.c_str());
     for (const auto& sock : p->spec.sockets) ::unlink(sock.c_str());
+    bool failing = false;
+    if (opt.failing_nice > 0) {
+      std::lock_guard<std::mutex> lock(mu);
+      auto now = Clock::now();
+      failing = std::any_of(p->failures.begin(), p->failures.end(),
+                            [&](Clock::time_point t) { return now - t <= opt.failure_window; });
+    }
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) != 0) {
       spdlog::error("plugin process {}: pipe: {}", p->spec.name, strerror(errno));
@@ -179,6 +186,7 @@ struct Supervisor::Impl {
     std::vector<std::string> args = {opt.launcher, "--parent", std::to_string(getpid()), "--nofile",
                                      std::to_string(opt.nofile_limit)};
     if (netns) args.push_back("--netns");
+    if (failing) args.insert(args.end(), {"--nice", std::to_string(opt.failing_nice)});
     args.insert(args.end(), {"--", opt.workerd, "serve", p->spec.config_file, "config"});
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());

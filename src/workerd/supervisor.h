@@ -11,6 +11,7 @@
 //   exit (status 0) nobody asked for is not: the process is left stopped (kill_reason "exited").
 //   The first failure restarts at once, then after 1, 2, 4, 8, 16 s (capped at 30 s); more than
 //   max_failures within failure_window quarantines the process until Enable().
+// - A start while failures are on record runs at nice failing_nice (the neighbours' CPU first).
 // - Stop(): SIGTERM, then SIGKILL after stop_timeout; never restarted. Late events of an old
 //   process never touch its successor (every event carries its generation).
 // - Callbacks run on the supervisor thread: keep them short, never call back into Stop(wait).
@@ -35,6 +36,10 @@ struct SupervisorOptions {
   long nofile_limit = 1024;
   std::chrono::milliseconds stop_timeout{5000};
   std::chrono::milliseconds ready_timeout{10000};
+  // A process started while failures of its own are on record (within failure_window) runs at
+  // this nice value: a plugin that keeps being killed (a loop restarted at once, say) then
+  // yields the CPU to its neighbours. It stays so until its next start. 0: never.
+  int failing_nice = 10;
   int max_failures = 5;
   std::chrono::milliseconds failure_window{60000};
   // Restart delays after the 1st, 2nd, … failure in the window (the last one repeats).

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <filesystem>
 #include <mutex>
+#include <sstream>
 #include <thread>
 #include <vector>
 
@@ -179,6 +180,37 @@ TEST_F(SupervisorTest, KillReportsItsReasonAndRestarts) {
   EXPECT_EQ(exits[0].kill_reason, "cpu_limit_exceeded");
   EXPECT_EQ(exits[0].generation, 1);
   EXPECT_EQ(sup.generation(id), 2);
+  sup.Stop(id);
+}
+
+// Field 19 of /proc/<pid>/stat; the command name (field 2) may hold spaces, so count after ')'.
+int NiceOf(pid_t pid) {
+  std::string stat = ReadFile("/proc/" + std::to_string(pid) + "/stat");
+  size_t paren = stat.rfind(')');
+  if (paren == std::string::npos) return -100;
+  std::istringstream in(stat.substr(paren + 2));
+  std::string field;
+  for (int i = 3; i <= 19 && (in >> field); ++i) {
+  }
+  return std::stoi(field);
+}
+
+TEST_F(SupervisorTest, AProcessRestartedAfterAFailureYieldsTheCpu) {
+  Supervisor sup(Options(Script("exec sleep 60")));
+  auto id = sup.Start(Spec());
+  ASSERT_TRUE(Eventually([&] { return sup.pid(id) != 0; }, 10s));
+  pid_t first = sup.pid(id);
+  // The launcher execs the program in place: the pid is the program's once it runs.
+  ASSERT_TRUE(Eventually(
+      [&] { return ReadFile("/proc/" + std::to_string(first) + "/comm") == "sleep\n"; }, 10s));
+  int first_nice = NiceOf(first);
+  EXPECT_EQ(first_nice, NiceOf(getpid()));  // a first start runs as the host does
+  sup.Kill(id, "cpu_limit_exceeded");
+  ASSERT_TRUE(Eventually([&] { return sup.pid(id) != 0 && sup.pid(id) != first; }, 10s));
+  pid_t second = sup.pid(id);
+  ASSERT_TRUE(Eventually(
+      [&] { return ReadFile("/proc/" + std::to_string(second) + "/comm") == "sleep\n"; }, 10s));
+  EXPECT_EQ(NiceOf(second), std::max(first_nice, 10));  // at least 10, whatever ours is
   sup.Stop(id);
 }
 
