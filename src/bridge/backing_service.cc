@@ -16,6 +16,7 @@
 #include <set>
 #include <thread>
 
+#include "common/crypto.h"
 #include "common/socket.h"
 
 namespace ps::bridge {
@@ -320,6 +321,7 @@ void BackingService::Impl::ServeConnection(const std::string& path,
   }
   socket.shutdown(Local::socket::shutdown_both, ignored);
   owned.reset();  // while the io_context it belongs to still exists (Stop() waits for this)
+  ReleaseThreadCryptoState();
   std::lock_guard<std::mutex> lock(mu);
   --connection_threads;
   idle_cv.notify_all();

@@ -33,4 +33,6 @@ bool ConstantTimeEquals(std::string_view a, std::string_view b) {
   return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
+void ReleaseThreadCryptoState() { OPENSSL_thread_stop(); }
+
 }  // namespace ps

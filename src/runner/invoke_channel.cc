@@ -1,9 +1,12 @@
 #include "runner/invoke_channel.h"
 
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
+
 #include <charconv>
 
 #include "common/timed_stream.h"
@@ -48,8 +51,16 @@ InvokeChannel::Outcome InvokeChannel::Open(const std::string& socket_path,
                                            std::unique_ptr<InvokeChannel>* out) {
   auto impl = std::make_unique<Impl>();
   beast::error_code ec;
-  impl->socket.connect(Local::endpoint(socket_path), ec);
+  impl->socket.open(Local(), ec);
   if (ec) return Outcome::kBroken;
+  // A Unix socket's connect waits while the listener's backlog is full, up to the send timeout:
+  // bounded by the deadline like everything else.
+  auto left = std::chrono::duration_cast<std::chrono::microseconds>(deadline - Clock::now());
+  if (left.count() <= 0) return Outcome::kTimeout;
+  timeval tv{time_t(left.count() / 1000000), suseconds_t(left.count() % 1000000)};
+  ::setsockopt(impl->socket.native_handle(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  impl->socket.connect(Local::endpoint(socket_path), ec);
+  if (ec) return Clock::now() >= deadline ? Outcome::kTimeout : Outcome::kBroken;
   impl->socket.non_blocking(true, ec);
   if (ec) return Outcome::kBroken;
   impl->stream.expires_at(deadline);
@@ -105,6 +116,9 @@ InvokeChannel::Outcome InvokeChannel::Call(const std::string& invocation_id,
   if (err != std::errc() || end != answer.data() + newline) return Outcome::kBroken;
   *status = code;
   body->assign(answer.substr(newline + 1));
+  impl_->in.clear();
+  // An idle channel keeps no large answer's memory (a pool may hold dozens of channels).
+  if (impl_->in.capacity() > (size_t(1) << 20)) impl_->in.shrink_to_fit();
   return Outcome::kOk;
 }
 

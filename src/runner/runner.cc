@@ -175,6 +175,8 @@ struct Plugin {
   // Invocations started or ended, and the watchdog's mark of CPU spent with none in flight.
   uint64_t activity = 0, idle_activity = 0, idle_cpu_start = 0;
   int idle_generation = 0;
+  std::chrono::steady_clock::time_point idle_since;
+  bool closing = false;  // being torn down: nothing goes back to its pools
   std::atomic<uint64_t> invocations{0}, failures{0}, restarts{0}, limit_kills{0}, cpu_reprieves{0};
 
   ~Plugin() {
@@ -351,20 +353,24 @@ struct Runner::Impl {
   }
 
   // With nothing in flight, a plugin's process still runs what its invocations left behind
-  // (timers, unawaited work: the workerd request of an invocation channel stays open). Between
-  // two looks with no invocation started or ended in between, its main thread may spend 4x the
-  // CPU budget (garbage collection finishing, say); past that it is killed. Under p.mu.
+  // (timers, unawaited work: the workerd request of an invocation channel stays open). Within
+  // each second with no invocation started or ended, its main thread may spend the CPU budget
+  // (up to twice that in V8's housekeeping); past that it is killed. So a loop left behind dies
+  // like one in flight, and light periodic work (an interval timer) never adds up. Under p.mu.
   std::string CheckIdleCpu(Plugin& p, pid_t pid) {
     auto cpu = p.CpuNs(pid);
     if (!cpu) return "";
-    if (p.idle_activity != p.activity || p.idle_generation != p.ready_generation) {
+    auto now = Clock::now();
+    if (p.idle_activity != p.activity || p.idle_generation != p.ready_generation ||
+        now - p.idle_since >= std::chrono::seconds(1)) {
       p.idle_activity = p.activity;
       p.idle_generation = p.ready_generation;
       p.idle_cpu_start = *cpu;
+      p.idle_since = now;
       return "";
     }
     uint64_t used = *cpu - p.idle_cpu_start;
-    uint64_t allowed = 4 * uint64_t(p.limits.cpu_ms) * 1000000;
+    uint64_t allowed = uint64_t(p.limits.cpu_ms) * 1000000;
     if (used <= allowed || (used <= 2 * allowed && InHousekeeping(pid))) return "";
     return "Plugin " + p.handle.id + " exceeded its CPU limit of " +
            std::to_string(p.limits.cpu_ms) +
@@ -560,7 +566,7 @@ struct Runner::Impl {
       // it to the stop timeout. (A channel in use closes when its invocation ends.)
       std::lock_guard<std::mutex> lock(p->mu);
       p->channels.clear();
-      p->pool_generation = -1;  // and none goes back to the pool
+      p->closing = true;  // and none goes back to the pool
     }
     if (!shared()) supervisor->Stop(p->proc, /*wait=*/true);
     backing->Close(p->bridge_socket);
@@ -991,8 +997,9 @@ Result<json::value> Runner::Impl::Invoke(const PluginHandle& h, const std::strin
     ++p->activity;
     forced_code = f->forced_code;
     forced_message = f->forced_message;
-    if (channel && t.outcome == Transport::kOk && p->pool_generation == f->generation &&
-        p->channels.size() < 64 && channel->uses() < kChannelUsesMax) {
+    if (channel && t.outcome == Transport::kOk && !p->closing &&
+        p->pool_generation == f->generation && p->channels.size() < 64 &&
+        channel->uses() < kChannelUsesMax) {
       p->channels.push_back(std::move(channel));
     }
   }

@@ -18,6 +18,7 @@
 #include <set>
 #include <thread>
 
+#include "common/crypto.h"
 #include "common/socket.h"
 #include "common/timed_stream.h"
 
@@ -322,6 +323,7 @@ void HttpServer::Impl::Accept(Acceptor* acc) {
           connections.erase(owned->native_handle());
         }
         owned.reset();  // while the io_context exists (Shutdown waits for this thread)
+        ReleaseThreadCryptoState();
         std::lock_guard<std::mutex> lock(mu);
         --connection_threads;
         cv.notify_all();

@@ -89,7 +89,8 @@ int main(int argc, char** argv) {
     errno = 0;
     int current = getpriority(PRIO_PROCESS, 0);
     if (errno == 0 && current < nice && setpriority(PRIO_PROCESS, 0, int(nice)) != 0) {
-      Fail("setpriority");
+      // Best effort (a seccomp filter may deny it): the process still runs, at its old value.
+      std::fprintf(stderr, "ps-launch: setpriority: %s\n", std::strerror(errno));
     }
   }
   if (netns && unshare(CLONE_NEWNET) != 0) {

@@ -92,8 +92,8 @@ TEST(RunCommand, AHandlerThatCanNeverSettleIsReportedAtOnce) {
   WriteFile(dir / "p" / "manifest.json", R"({"id":"stuck","version":"1"})");
   WriteFile(dir / "p" / "backend.js",
             "export default { routes: { stuck: () => new Promise(() => {}) } };\n");
-  Outcome r = Exec({"run", (dir / "p").string(), "--data", (dir / "d").string(), "--route",
-                    "stuck", "--limit", "wall-ms=60000"});
+  Outcome r = Exec({"run", (dir / "p").string(), "--data", (dir / "d").string(), "--route", "stuck",
+                    "--limit", "wall-ms=60000"});
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.out.find("\"code\":\"plugin_error\""), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("Plugin stuck failed during route:stuck"), std::string::npos) << r.out;

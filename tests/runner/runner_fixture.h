@@ -16,7 +16,13 @@
 
 namespace ps::testing {
 
-// Waits for `cond` with a deadline, polling; returns whether it became true.
+// The invocation failed with exactly this error code and message.
+inline void ExpectFailure(const Result<json::value>& r, const std::string& code,
+                          const std::string& message) {
+  ASSERT_FALSE(r.ok()) << Stringify(*r);
+  EXPECT_EQ(r.status().detail_code(), code) << r.status().message();
+  EXPECT_EQ(r.status().message(), message);
+}
 
 class RunnerTest : public ::testing::Test {
  protected:

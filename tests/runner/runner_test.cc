@@ -49,14 +49,10 @@ TEST_F(RunnerTest, UnknownRouteIsNotFoundAndThrownErrorIsPluginError) {
   auto h = Load(R"({"id":"errs","version":"1"})", R"JS(
 export default { routes: { boom: async () => { throw new Error("it broke"); } } };
 )JS");
-  auto r = runner_->InvokeRoute(h, "nope", nullptr, json::object());
-  ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.status().detail_code(), "not_found");
-  EXPECT_EQ(r.status().message(), "Route not found: nope");
-  auto b = runner_->InvokeRoute(h, "boom", nullptr, json::object());
-  ASSERT_FALSE(b.ok());
-  EXPECT_EQ(b.status().detail_code(), "plugin_error");
-  EXPECT_EQ(b.status().message(), "it broke");
+  ExpectFailure(runner_->InvokeRoute(h, "nope", nullptr, json::object()), "not_found",
+                "Route not found: nope");
+  ExpectFailure(runner_->InvokeRoute(h, "boom", nullptr, json::object()), "plugin_error",
+                "it broke");
 }
 
 TEST_F(RunnerTest, BridgeErrorsReachThePluginAsErrorsWithTheBridgeMessage) {
