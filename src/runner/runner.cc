@@ -597,11 +597,6 @@ struct Runner::Impl {
     std::string error;  // for kBroken
   };
 
-  bool ChannelRefused(const std::shared_ptr<Plugin>& p) {
-    std::lock_guard<std::mutex> lock(p->mu);
-    return p->channel_refused;
-  }
-
   // On an idle channel of p's process, or a new one. *channel is left set only when it is
   // reusable.
   Transport ByChannel(const std::shared_ptr<Plugin>& p, const std::string& inv_id,
@@ -960,7 +955,7 @@ Result<json::value> Runner::Impl::Invoke(const PluginHandle& h, const std::strin
   f->label = label;
   std::unique_ptr<InvokeChannel> channel;
   std::string payload = Stringify(body);
-  const bool by_channel = opt.invoke_channel && !shared() && payload.size() <= kChannelInputMax;
+  bool by_channel = opt.invoke_channel && !shared() && payload.size() <= kChannelInputMax;
   {
     std::lock_guard<std::mutex> lock(p->mu);
     f->generation = p->ready_generation;
@@ -969,6 +964,7 @@ Result<json::value> Runner::Impl::Invoke(const PluginHandle& h, const std::strin
     for (auto& [id, other] : p->inflight) ++other->overlap;
     p->inflight[f->inv->id] = f;
     ++p->activity;
+    by_channel = by_channel && !p->channel_refused;
     if (by_channel && !p->channels.empty()) {
       channel = std::move(p->channels.back());
       p->channels.pop_back();
@@ -978,7 +974,7 @@ Result<json::value> Runner::Impl::Invoke(const PluginHandle& h, const std::strin
   KickWatchdog(lim.cpu_ms);
 
   Transport t;
-  if (by_channel && (channel || !ChannelRefused(p))) {
+  if (by_channel) {
     t = ByChannel(p, f->inv->id, "/" + kind + "/" + PathEncode(name), payload, deadline, &channel);
   }
   if (!t.tried) t = ByRequest(p, kind, name, f->inv->id, payload, deadline);
