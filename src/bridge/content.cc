@@ -10,6 +10,7 @@
 #include "bridge/params.h"
 #include "common/ids.h"
 #include "store/schema_registry.h"
+#include "store/site_schema.h"
 
 namespace ps::bridge {
 namespace {
@@ -81,19 +82,14 @@ Result<store::Rows> ReadRow(store::Connection& conn, const std::string& collecti
                     {id});
 }
 
-// The content-write fence (§6.6): refuses writes while media-usage activation runs.
+// The content-write fence (§6.6): refuses writes while media-usage activation runs. Released
+// EmDash versions have no fence table (SiteSchema read it at start): nothing to check there.
 Status Fence(store::Database& db) {
+  if (!db.schema().media_usage_fence()) return Status::Ok();
   auto unavailable = [](const char* code, const char* msg) {
     return Status(Code::kUnavailable, msg).WithDetailCode(code);
   };
   auto conn = db.Acquire();
-  auto exists = conn->Query(db.dialect().TableExistsSql(), {"_emdash_media_usage_activation"});
-  if (!exists.ok()) {
-    spdlog::warn("content-write fence check failed: {}", exists.status().message());
-    return unavailable("MEDIA_USAGE_ACTIVATION_CHECK_FAILED",
-                       "Unable to verify media usage activation state");
-  }
-  if (exists->empty()) return Status::Ok();
   auto state = conn->Query(
       "SELECT state FROM _emdash_media_usage_activation WHERE task_key = 'incremental_capture'");
   if (!state.ok()) {
@@ -175,6 +171,24 @@ Result<json::object> CreateOne(store::Connection& conn, const std::string& colle
   return MapRow(rows, 0, collection);
 }
 
+// EmDash (since 0.31) copies an entry's status, dates and locale onto its content_taxonomies
+// rows so taxonomy listings can filter without a join; after a write that moves any of them the
+// copies are refreshed from the entry, as EmDash's content repository does. Entries without
+// terms have no rows: the statement then changes nothing.
+Status RestampTermLinks(store::Connection& conn, const store::SiteSchema& schema,
+                        const std::string& collection, const std::string& id) {
+  if (!schema.content_taxonomies_denormalized()) return Status::Ok();
+  const std::string t = "ec_" + collection;
+  PS_ASSIGN(int64_t n,
+            conn.Exec("UPDATE content_taxonomies SET (status, scheduled_at, deleted_at, locale, "
+                      "published_at, created_at) = (SELECT status, scheduled_at, deleted_at, "
+                      "locale, published_at, created_at FROM " +
+                          t + " WHERE " + t + ".id = ?) WHERE collection = ? AND entry_id = ?",
+                      {id, collection, id}));
+  (void)n;
+  return Status::Ok();
+}
+
 Status CheckContentField(const std::string& k) {
   if (k.empty()) return InvalidArgument("content field name must be a non-empty string");
   if (k.size() > 128) {
@@ -199,8 +213,9 @@ void Matches(const char* col, const store::Value& seen, std::string* sql,
 }
 
 // ContentRepository.updateDraftAware (§6.2).
-Result<json::object> UpdateOne(store::Connection& conn, const std::string& collection,
-                               const std::string& id, const json::object& data) {
+Result<json::object> UpdateOne(store::Connection& conn, const store::SiteSchema& schema,
+                               const std::string& collection, const std::string& id,
+                               const json::object& data) {
   std::optional<std::string> status;
   if (auto* s = data.if_contains("status"); s && s->is_string())
     status = std::string(s->get_string());
@@ -254,6 +269,9 @@ Result<json::object> UpdateOne(store::Connection& conn, const std::string& colle
                                        " WHERE id = ? AND deleted_at IS NULL",
                                    args));
     if (n == 0) return NotFound("Content not found");
+    if (status) {
+      PS_TRY(RestampTermLinks(conn, schema, collection, id));
+    }
     PS_ASSIGN(auto rows, ReadRow(conn, collection, id));
     if (rows.empty()) return NotFound("Content not found");
     return MapRow(rows, 0, collection, true);
@@ -290,15 +308,21 @@ Result<json::object> UpdateOne(store::Connection& conn, const std::string& colle
     if (slug) merged["_slug"] = *slug;
 
     std::string rev_id = RevisionIds().Next();
-    PS_ASSIGN(int64_t ins, conn.Exec("INSERT INTO revisions (id, collection, entry_id, data, "
-                                     "created_at) VALUES (?, ?, ?, ?, ?)",
-                                     {rev_id, collection, id, Stringify(merged), now}));
+    // created_at is the column's default, as EmDash's revision repository leaves it.
+    PS_ASSIGN(int64_t ins, conn.Exec("INSERT INTO revisions (id, collection, entry_id, data) "
+                                     "VALUES (?, ?, ?, ?)",
+                                     {rev_id, collection, id, Stringify(merged)}));
     (void)ins;
-    auto pq = conn.Exec(
-        "INSERT INTO _emdash_revision_prune_queue (collection, entry_id, revision_id) VALUES (?, "
-        "?, ?) ON CONFLICT (collection, entry_id) DO UPDATE SET revision_id = excluded.revision_id",
-        {collection, id, rev_id});
-    if (!pq.ok()) spdlog::warn("revision prune queue: {}", pq.status().message());
+    // Only EmDash's main branch has the prune queue; on PostgreSQL a failed statement would
+    // abort the whole transaction, so it is never attempted where the table is missing.
+    if (schema.revision_prune_queue()) {
+      auto pq = conn.Exec(
+          "INSERT INTO _emdash_revision_prune_queue (collection, entry_id, revision_id) VALUES "
+          "(?, ?, ?) ON CONFLICT (collection, entry_id) DO UPDATE SET revision_id = "
+          "excluded.revision_id",
+          {collection, id, rev_id});
+      if (!pq.ok()) spdlog::warn("revision prune queue: {}", pq.status().message());
+    }
 
     std::string sql = "UPDATE ec_" + collection + " SET draft_revision_id = ?";
     std::vector<store::Value> args = {rev_id};
@@ -325,6 +349,9 @@ Result<json::object> UpdateOne(store::Connection& conn, const std::string& colle
       (void)conn.Exec("DELETE FROM revisions WHERE id = ?", {rev_id});
       continue;
     }
+    if (status) {
+      PS_TRY(RestampTermLinks(conn, schema, collection, id));
+    }
     PS_ASSIGN(auto after, ReadRow(conn, collection, id));
     if (after.empty()) return NotFound("Content not found");
     json::object item = MapRow(after, 0, collection, true);
@@ -338,13 +365,16 @@ Result<json::object> UpdateOne(store::Connection& conn, const std::string& colle
   return Status(Code::kConflict, "Content changed while the operation was in progress");
 }
 
-Result<bool> DeleteOne(store::Connection& conn, const std::string& collection,
-                       const std::string& id) {
+Result<bool> DeleteOne(store::Connection& conn, const store::SiteSchema& schema,
+                       const std::string& collection, const std::string& id) {
   std::string now = Now();
   PS_ASSIGN(int64_t n, conn.Exec("UPDATE ec_" + collection +
                                      " SET deleted_at = ?, updated_at = ? WHERE id = ? AND "
                                      "deleted_at IS NULL",
                                  {now, now, id}));
+  if (n > 0) {
+    PS_TRY(RestampTermLinks(conn, schema, collection, id));
+  }
   return n > 0;
 }
 
@@ -404,7 +434,7 @@ Result<CallResult> ContentUpdate(CallContext& c) {
   Result<json::object> item = Status(Code::kInternal, "unreachable");
   // One transaction so the revision path's read-insert-update is atomic.
   PS_TRY(conn->Transaction([&]() -> Status {
-    item = UpdateOne(*conn, coll, id, *data);
+    item = UpdateOne(*conn, c.db.schema(), coll, id, *data);
     return item.status();
   }));
   return Value(std::move(item).value());
@@ -417,8 +447,13 @@ Result<CallResult> ContentDelete(CallContext& c) {
   PS_ASSIGN(std::string id, params::RequiredString(c.params, "id"));
   PS_TRY(CheckCollection(coll));
   auto conn = c.db.Acquire();
-  PS_ASSIGN(bool deleted, DeleteOne(*conn, coll, id));
-  return Value(deleted);
+  Result<bool> deleted = false;
+  // One transaction: the entry and its term links change together.
+  PS_TRY(conn->Transaction([&]() -> Status {
+    deleted = DeleteOne(*conn, c.db.schema(), coll, id);
+    return deleted.status();
+  }));
+  return Value(*deleted);
 }
 
 // A single-item result as JSON, for Batch.
@@ -476,7 +511,7 @@ Result<CallResult> ContentUpdateMany(CallContext& c) {
   PS_ASSIGN(auto items, params::UpdateItems(c.params, "items"));
   PS_ASSIGN(json::array out,
             Batch(c, coll, items, [&](store::Connection& conn, const params::UpdateItem& it) {
-              return Wrap(UpdateOne(conn, coll, it.id, *it.data));
+              return Wrap(UpdateOne(conn, c.db.schema(), coll, it.id, *it.data));
             }));
   return Value(std::move(out));
 }
@@ -488,7 +523,7 @@ Result<CallResult> ContentDeleteMany(CallContext& c) {
   PS_ASSIGN(auto ids, params::StringArray(c.params, "ids"));
   PS_ASSIGN(json::array deleted,
             Batch(c, coll, ids, [&](store::Connection& conn, const std::string& id) {
-              return Wrap(DeleteOne(conn, coll, id));
+              return Wrap(DeleteOne(conn, c.db.schema(), coll, id));
             }));
   return Value(int64_t(std::count(deleted.begin(), deleted.end(), json::value(true))));
 }

@@ -4,6 +4,7 @@
 
 #include "bridge/methods.h"
 #include "bridge/params.h"
+#include "store/site_schema.h"
 
 namespace ps::bridge {
 namespace {
@@ -83,7 +84,9 @@ Result<CallResult> TaxonomyTerms(CallContext& c) {
     sql += " AND locale = ?";
     args.emplace_back(*locale);
   }
-  sql += " ORDER BY sort_order ASC, label ASC, id ASC";
+  // taxonomies.sort_order exists only on EmDash's main branch; released sites order by label.
+  sql += c.db.schema().taxonomy_sort_order() ? " ORDER BY sort_order ASC, label ASC, id ASC"
+                                             : " ORDER BY label ASC, id ASC";
   auto conn = c.db.Acquire();
   PS_ASSIGN(auto rows, conn->Query(sql, args));
   json::array out;

@@ -413,13 +413,11 @@ Result<json::value> Site::CreateUser(const json::value& body) {
   std::transform(lower.begin(), lower.end(), lower.begin(),
                  [](unsigned char c) { return char(std::tolower(c)); });
   std::string id = NewUlid();
-  std::string now = NowIso();
   {
     auto conn = db_.Acquire();
-    auto r = conn->Exec(
-        "INSERT INTO users (id, email, name, role, created_at, updated_at) VALUES (?, ?, ?, ?, "
-        "?, ?)",
-        {id, lower, name ? store::Value(*name) : store::Value(), role, now, now});
+    // Timestamps are the columns' defaults, as EmDash's user repository leaves them.
+    auto r = conn->Exec("INSERT INTO users (id, email, name, role) VALUES (?, ?, ?, ?)",
+                        {id, lower, name ? store::Value(*name) : store::Value(), role});
     if (!r.ok()) {
       if (r.status().code() == Code::kConflict) {
         return Status(Code::kConflict, "A user with email " + lower + " exists")

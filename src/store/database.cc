@@ -5,6 +5,7 @@
 
 #include "store/migrations.h"
 #include "store/postgres/postgres_database.h"
+#include "store/site_schema.h"
 #include "store/sqlite/sqlite_database.h"
 
 namespace ps::store {
@@ -20,6 +21,10 @@ Status Connection::Transaction(const std::function<Status()>& fn) {
   if (!c.ok()) Rollback();
   return c;
 }
+
+Database::Database() : schema_(std::make_unique<SiteSchema>()) {}
+Database::~Database() = default;
+void Database::set_schema(SiteSchema schema) { *schema_ = std::move(schema); }
 
 std::string RenderDdl(std::string_view ddl, const Dialect& d) {
   static const std::regex word("\\b(TEXT|INTEGER|REAL)\\b|\\{NOW\\}");
@@ -60,6 +65,8 @@ Result<std::unique_ptr<Database>> OpenDatabase(const std::string& url) {
   }
   auto conn = db->Acquire();
   PS_TRY(Migrate(*conn, db->dialect()));
+  PS_ASSIGN(auto schema, SiteSchema::Read(*conn, db->dialect()));
+  db->set_schema(std::move(schema));
   return db;
 }
 

@@ -46,6 +46,9 @@ class Dialect {
   virtual std::string_view LikeCi() const = 0;
   // SQL for "table exists": one row iff the table named by the single `?` exists.
   virtual std::string TableExistsSql() const = 0;
+  // SQL listing (table, column) for every column of every table of the database (its schema on
+  // PostgreSQL).
+  virtual std::string ColumnsSql() const = 0;
   // Column types for SQLite's affinities TEXT, INTEGER (64-bit) and REAL (double).
   virtual std::string_view TextType() const = 0;
   virtual std::string_view IntegerType() const = 0;
@@ -100,11 +103,22 @@ class ConnectionHandle {
   std::function<void(Connection*)> release_;
 };
 
+class SiteSchema;
+
 class Database {
  public:
-  virtual ~Database() = default;
+  Database();
+  virtual ~Database();
   virtual const Dialect& dialect() const = 0;
   virtual ConnectionHandle Acquire() = 0;
+
+  // The site's tables and columns as OpenDatabase found them after preparing the database
+  // (store/site_schema.h). Read-only afterwards, so any thread may ask.
+  const SiteSchema& schema() const { return *schema_; }
+  void set_schema(SiteSchema schema);
+
+ private:
+  std::unique_ptr<SiteSchema> schema_;
 };
 
 // DDL written with SQLite's types (TEXT, INTEGER, REAL as whole upper-case words) and `{NOW}`
@@ -116,7 +130,8 @@ std::string RenderDdl(std::string_view ddl, const Dialect& dialect);
 std::string FitIdentifier(const std::string& name, const Dialect& dialect);
 
 // Opens a database from a URL: `sqlite:PATH` (created on first use) or `postgres://…` /
-// `postgresql://…` (a libpq connection URI; the database must exist). Runs the migrations.
+// `postgresql://…` (a libpq connection URI; the database must exist). An empty database gets
+// EmDash's schema; an EmDash database is verified and left as it is (store/migrations.h).
 Result<std::unique_ptr<Database>> OpenDatabase(const std::string& url);
 
 }  // namespace ps::store

@@ -56,12 +56,17 @@ std::string_view SqlType(const std::string& type) {
   return {};
 }
 
-// The default a required column gets, so existing rows and plugin writes that omit it stay valid.
-std::string_view RequiredDefault(std::string_view sql_type, const std::string& type) {
-  if (sql_type == "REAL" || sql_type == "INTEGER") return "0";
-  if (type == "multiSelect" || type == "repeater") return "'[]'";
-  if (sql_type == "JSON") return "'{}'";
+// The default a required column gets, so existing rows and plugin writes that omit it stay valid:
+// EmDash's empty value for the column type.
+std::string_view EmptyDefault(std::string_view sql_type) {
+  if (sql_type == "INTEGER") return "0";
+  if (sql_type == "REAL") return "0.0";
+  if (sql_type == "JSON") return "'null'";
   return "''";
+}
+
+bool HasSupport(const CollectionSpec& spec, std::string_view what) {
+  return std::find(spec.supports.begin(), spec.supports.end(), what) != spec.supports.end();
 }
 
 }  // namespace
@@ -101,26 +106,27 @@ Status CreateCollection(Database& db, const CollectionSpec& spec) {
     }
   }
 
+  // The table as EmDash's schema registry makes it: the system columns first, then one
+  // ALTER TABLE per field in field order, each with EmDash's column type (TEXT, REAL, INTEGER,
+  // JSON) and, when required, NOT NULL with EmDash's empty default.
   const std::string t = "ec_" + spec.slug;
-  std::string ddl = "CREATE TABLE " + t +
-                    " (\n  id TEXT PRIMARY KEY,\n  slug TEXT,\n  status TEXT DEFAULT 'draft',\n"
-                    "  author_id TEXT,\n  primary_byline_id TEXT,\n"
-                    "  created_at TEXT DEFAULT {NOW},\n"
-                    "  updated_at TEXT DEFAULT {NOW},\n  published_at TEXT,\n"
-                    "  scheduled_at TEXT,\n  deleted_at TEXT,\n  version INTEGER DEFAULT 1,\n"
-                    "  live_revision_id TEXT REFERENCES revisions(id),\n"
-                    "  draft_revision_id TEXT REFERENCES revisions(id),\n"
-                    "  locale TEXT NOT NULL DEFAULT 'en',\n  translation_group TEXT";
-  for (const auto& f : spec.fields) {
-    std::string_view type = SqlType(f.type);
-    ddl += ",\n  " + f.slug + " " + std::string(type == "JSON" ? "TEXT" : type);
-    if (f.required) ddl += " NOT NULL DEFAULT " + std::string(RequiredDefault(type, f.type));
-  }
-  ddl += ",\n  CONSTRAINT " + FitIdentifier(t + "_slug_locale_unique", db.dialect()) +
-         " UNIQUE (slug, locale)\n);\n";
+  const bool pg = db.dialect().name() == "postgres";
+  const std::string now = pg ? "CURRENT_TIMESTAMP" : "(datetime('now'))";
+  std::string ddl = "CREATE TABLE \"" + t +
+                    "\" (\"id\" text primary key, \"slug\" text, \"status\" text default "
+                    "'draft', \"author_id\" text, \"primary_byline_id\" text, \"created_at\" "
+                    "text default " +
+                    now + ", \"updated_at\" text default " + now +
+                    ", \"published_at\" text, \"scheduled_at\" text, \"deleted_at\" text, "
+                    "\"version\" integer default 1, \"live_revision_id\" text references "
+                    "\"revisions\" (\"id\"), \"draft_revision_id\" text references "
+                    "\"revisions\" (\"id\"), \"locale\" text default 'en' not null, "
+                    "\"translation_group\" text, constraint \"" +
+                    FitIdentifier(t + "_slug_locale_unique", db.dialect()) +
+                    "\" unique (\"slug\", \"locale\"));\n";
   auto idx = [&](const std::string& name, const std::string& cols, const std::string& where = "") {
-    ddl += "CREATE INDEX " + FitIdentifier("idx_" + t + "_" + name, db.dialect()) + " ON " + t +
-           " (" + cols + ")" + (where.empty() ? "" : " WHERE " + where) + ";\n";
+    ddl += "CREATE INDEX \"" + FitIdentifier("idx_" + t + "_" + name, db.dialect()) + "\" ON \"" +
+           t + "\" (" + cols + ")" + (where.empty() ? "" : " WHERE " + where) + ";\n";
   };
   idx("slug", "slug");
   idx("scheduled", "scheduled_at", "scheduled_at IS NOT NULL");
@@ -129,14 +135,19 @@ Status CreateCollection(Database& db, const CollectionSpec& spec) {
   idx("author", "author_id");
   idx("primary_byline", "primary_byline_id");
   idx("locale", "locale");
-  idx("translation", "translation_group, locale");
-  idx("deleted_translation", "deleted_at, translation_group, locale");
-  idx("deleted_updated", "deleted_at, updated_at DESC, id DESC");
+  idx("translation_group", "translation_group");
+  idx("deleted_updated_id", "deleted_at, updated_at DESC, id DESC");
   idx("deleted_status", "deleted_at, status");
-  idx("deleted_created", "deleted_at, created_at DESC, id DESC");
-  idx("deleted_published", "deleted_at, published_at DESC, id DESC");
-  idx("deleted_locale_updated", "deleted_at, locale, updated_at DESC, id DESC");
-  idx("deleted_locale_created", "deleted_at, locale, created_at DESC, id DESC");
+  idx("deleted_created_id", "deleted_at, created_at DESC, id DESC");
+  idx("deleted_published_id", "deleted_at, published_at DESC, id DESC");
+  idx("loc_upd", "deleted_at, locale, updated_at DESC, id DESC");
+  idx("loc_crt", "deleted_at, locale, created_at DESC, id DESC");
+  for (const auto& f : spec.fields) {
+    std::string_view type = SqlType(f.type);
+    ddl += "ALTER TABLE \"" + t + "\" ADD COLUMN \"" + f.slug + "\" " + std::string(type);
+    if (f.required) ddl += " NOT NULL DEFAULT " + std::string(EmptyDefault(type));
+    ddl += ";\n";
+  }
 
   json::array supports;
   for (const auto& s : spec.supports) supports.emplace_back(s);
@@ -147,23 +158,25 @@ Status CreateCollection(Database& db, const CollectionSpec& spec) {
     if (!exists.empty()) {
       return Status(Code::kConflict, "collection \"" + spec.slug + "\" already exists");
     }
+    // Timestamps are the columns' defaults, as EmDash leaves them.
     std::string cid = NewUlid();
-    std::string now = NowIso();
-    PS_ASSIGN(int64_t n, conn->Exec("INSERT INTO _emdash_collections (id, slug, label, supports, "
-                                    "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
-                                    {cid, spec.slug, spec.label.empty() ? spec.slug : spec.label,
-                                     Stringify(supports), now, now}));
+    PS_ASSIGN(int64_t n,
+              conn->Exec("INSERT INTO _emdash_collections (id, slug, label, supports, source, "
+                         "has_seo, comments_enabled) VALUES (?, ?, ?, ?, 'manual', ?, 0)",
+                         {cid, spec.slug, spec.label.empty() ? spec.slug : spec.label,
+                          Stringify(supports), int64_t(HasSupport(spec, "seo") ? 1 : 0)}));
     (void)n;
     int64_t order = 0;
     for (const auto& f : spec.fields) {
-      PS_ASSIGN(int64_t k, conn->Exec("INSERT INTO _emdash_fields (id, collection_id, slug, label, "
-                                      "type, required, sort_order, created_at) VALUES (?, ?, ?, "
-                                      "?, ?, ?, ?, ?)",
-                                      {NewUlid(), cid, f.slug, f.slug, f.type,
-                                       int64_t(f.required ? 1 : 0), order++, now}));
+      PS_ASSIGN(int64_t k,
+                conn->Exec("INSERT INTO _emdash_fields (id, collection_id, slug, label, type, "
+                           "column_type, required, \"unique\", sort_order, searchable, "
+                           "translatable) VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, 0, 1)",
+                           {NewUlid(), cid, f.slug, f.slug, f.type, std::string(SqlType(f.type)),
+                            int64_t(f.required ? 1 : 0), order++}));
       (void)k;
     }
-    return conn->ExecScript(RenderDdl(ddl, db.dialect()));
+    return conn->ExecScript(ddl);
   });
 }
 
@@ -174,19 +187,18 @@ Result<std::vector<CollectionSpec>> ListCollections(Database& db) {
   std::vector<CollectionSpec> out;
   for (const auto& row : rows.rows) {
     CollectionSpec c;
-    c.slug = std::get<std::string>(row[1]);
-    c.label = std::get<std::string>(row[2]);
-    auto sup = ParseJson(std::get<std::string>(row[3]));
-    if (sup.ok() && sup->is_array()) {
+    c.slug = AsText(row[1]);
+    c.label = AsText(row[2]);
+    // EmDash allows NULL here (and writes JSON text); anything else reads as no features.
+    if (auto sup = ParseJson(AsText(row[3])); sup.ok() && sup->is_array()) {
       for (const auto& s : sup->get_array())
         if (s.is_string()) c.supports.emplace_back(s.get_string());
     }
     PS_ASSIGN(auto fields, conn->Query("SELECT slug, type, required FROM _emdash_fields WHERE "
-                                       "collection_id = ? ORDER BY sort_order",
+                                       "collection_id = ? ORDER BY sort_order, slug",
                                        {row[0]}));
     for (const auto& f : fields.rows) {
-      c.fields.push_back(
-          {std::get<std::string>(f[0]), std::get<std::string>(f[1]), std::get<int64_t>(f[2]) != 0});
+      c.fields.push_back({AsText(f[0]), AsText(f[1]), AsInt(f[2]) != 0});
     }
     out.push_back(std::move(c));
   }

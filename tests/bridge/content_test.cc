@@ -89,6 +89,7 @@ class ContentTest : public BridgeTest {
     }
   }
   void Activate(const std::string& state = "activating") {
+    AddEmdashMainSchema();  // the fence table exists only on EmDash's main branch
     Sql("INSERT INTO _emdash_media_usage_activation (task_key, state) VALUES "
         "('incremental_capture', ?)",
         {state});
@@ -686,6 +687,7 @@ TEST_F(ContentTest, RevisionUpdateMergesOverCurrentDraft) {
 }
 
 TEST_F(ContentTest, RevisionUpdateRecordsPruneQueueEntry) {
+  AddEmdashMainSchema();
   std::string id = CreateId(R"({"title":"Live"})", "articles");
   Ok(rw_, "content/update", UpdateParams(id, R"({"title":"Draft"})", "articles"));
   auto q =
@@ -845,11 +847,12 @@ TEST_F(ContentTest, FenceInOtherStatesAllowsWrites) {
 }
 
 TEST_F(ContentTest, FenceTableMissingAllowsWrites) {
-  Sql("DROP TABLE _emdash_media_usage_activation");
+  ASSERT_FALSE(db_->schema().media_usage_fence());  // released EmDash has no fence table
   EXPECT_TRUE(Call(rw_, "content/create", R"({"collection":"posts","data":{}})").ok());
 }
 
 TEST_F(ContentTest, FenceQueryFailureReportsCheckFailed) {
+  AddEmdashMainSchema();
   Sql("DROP TABLE _emdash_media_usage_activation");
   Sql("CREATE TABLE _emdash_media_usage_activation (unrelated TEXT)");
   auto r = Call(rw_, "content/create", R"({"collection":"posts","data":{}})");

@@ -15,6 +15,7 @@
 #include "manifest/manifest.h"
 #include "store/database.h"
 #include "store/schema_registry.h"
+#include "store/site_schema.h"
 #include "store_env.h"
 #include "test_util.h"
 
@@ -87,6 +88,27 @@ class BridgeTest : public ::testing::Test {
   void MakeCollection(const store::CollectionSpec& spec) {
     auto st = store::CreateCollection(*db_, spec);
     ASSERT_TRUE(st.ok()) << st.message();
+  }
+
+  // Adds what only EmDash's main branch has (the revision prune queue, the media-usage fence
+  // table, taxonomies.sort_order) and lets the bridge see it, as a host started on such a site
+  // would. Tests of main-branch behaviour call it first; the rest run on the released schema.
+  void AddEmdashMainSchema() {
+    auto conn = db_->Acquire();
+    auto st = conn->ExecScript(store::RenderDdl(R"SQL(
+CREATE TABLE _emdash_revision_prune_queue (
+  collection TEXT NOT NULL, entry_id TEXT NOT NULL, revision_id TEXT NOT NULL,
+  PRIMARY KEY (collection, entry_id));
+CREATE TABLE _emdash_media_usage_activation (
+  task_key TEXT PRIMARY KEY, state TEXT NOT NULL DEFAULT 'expanded', lease_owner TEXT,
+  lease_expires_at TEXT, attempts INTEGER NOT NULL DEFAULT 0, updated_at TEXT DEFAULT {NOW});
+ALTER TABLE taxonomies ADD COLUMN sort_order INTEGER DEFAULT 0;
+)SQL",
+                                                db_->dialect()));
+    ASSERT_TRUE(st.ok()) << st.message();
+    auto schema = store::SiteSchema::Read(*conn, db_->dialect());
+    ASSERT_TRUE(schema.ok()) << schema.status().message();
+    db_->set_schema(std::move(schema).value());
   }
 
   // Runs SQL directly against the site database (to seed or inspect rows).

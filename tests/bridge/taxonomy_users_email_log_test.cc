@@ -26,6 +26,7 @@ class TaxonomyTest : public BridgeTest {
  protected:
   void SetUp() override {
     BridgeTest::SetUp();
+    AddEmdashMainSchema();  // these pin main's term order (sort_order first)
     p_ = Plugin(R"({"id":"tax","version":"1.0.0","capabilities":["taxonomies:read"]})");
     none_ = Plugin(R"({"id":"none","version":"1.0.0","capabilities":["content:read"]})");
   }

@@ -201,6 +201,7 @@ TEST_F(TransportTest, UnknownMethodThroughCall) {
 }
 
 TEST_F(TransportTest, FenceErrorIs503Envelope) {
+  AddEmdashMainSchema();
   Sql("INSERT INTO _emdash_media_usage_activation (task_key, state) VALUES "
       "('incremental_capture', 'activating')");
   bridge::Reply r = Send("content/create", R"({"collection":"posts","data":{}})");

@@ -44,11 +44,22 @@ TEST_F(SchemaRegistryTest, CreatesTableWithEmDashColumnsAndRegistryRows) {
                         "live_revision_id", "draft_revision_id", "locale", "translation_group"}) {
     EXPECT_TRUE(types.count(c)) << c;
   }
-  // SQLite's affinities; on PostgreSQL the 64-bit integer and the double they stand for.
+  // EmDash's column types: on PostgreSQL REAL and INTEGER are what EmDash's registry declares
+  // there too (4-byte real, 32-bit integer), and JSON fields are json.
   bool pg = ps::testing::TestOnPostgres();
   EXPECT_EQ(types["title"], "TEXT");
-  EXPECT_EQ(types["rating"], pg ? "DOUBLE PRECISION" : "REAL");
-  EXPECT_EQ(types["views"], pg ? "BIGINT" : "INTEGER");
+  EXPECT_EQ(types["body"], "JSON");
+  EXPECT_EQ(types["rating"], "REAL");
+  EXPECT_EQ(types["views"], "INTEGER");
+  // The registry rows carry EmDash's column type beside the field type.
+  auto ct = conn->Query("SELECT slug, column_type, required FROM _emdash_fields ORDER BY slug");
+  ASSERT_TRUE(ct.ok()) << ct.status().message();
+  std::map<std::string, std::string> column_types;
+  for (auto& r : ct->rows) column_types[std::get<std::string>(r[0])] = std::get<std::string>(r[1]);
+  EXPECT_EQ(column_types,
+            (std::map<std::string, std::string>{
+                {"body", "JSON"}, {"rating", "REAL"}, {"title", "TEXT"}, {"views", "INTEGER"}}));
+  (void)pg;
   auto listed = ListCollections(*db_);
   ASSERT_TRUE(listed.ok());
   ASSERT_EQ(listed->size(), 1u);

@@ -55,6 +55,10 @@ class PostgresDialect : public Dialect {
     return "SELECT 1 FROM information_schema.tables WHERE table_schema = current_schema() AND "
            "table_name = ?";
   }
+  std::string ColumnsSql() const override {
+    return "SELECT table_name::text, column_name::text FROM information_schema.columns WHERE "
+           "table_schema = current_schema()";
+  }
   std::string_view TextType() const override { return "TEXT COLLATE \"C\""; }
   std::string_view IntegerType() const override { return "BIGINT"; }
   std::string_view RealType() const override { return "DOUBLE PRECISION"; }

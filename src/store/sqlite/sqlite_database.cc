@@ -32,6 +32,10 @@ class SqliteDialect : public Dialect {
   std::string TableExistsSql() const override {
     return "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?";
   }
+  std::string ColumnsSql() const override {
+    return "SELECT m.name, p.name FROM sqlite_master AS m, pragma_table_info(m.name) AS p WHERE "
+           "m.type = 'table' AND m.name NOT LIKE 'sqlite\\_%' ESCAPE '\\'";
+  }
   std::string_view TextType() const override { return "TEXT"; }
   std::string_view IntegerType() const override { return "INTEGER"; }
   std::string_view RealType() const override { return "REAL"; }
@@ -201,10 +205,22 @@ Result<std::unique_ptr<Connection>> SqliteDatabase::NewConnection() {
     sqlite3_close_v2(raw);
     return Internal("cannot open SQLite database " + path_ + ": " + m);
   }
-  sqlite3_busy_timeout(raw, 5000);
+  sqlite3_busy_timeout(raw, kBusyTimeoutMs);
   auto conn = std::make_unique<SqliteConnection>(raw);
-  PS_TRY(conn->ExecScript(
-      "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"));
+  // Foreign keys on, as better-sqlite3 (EmDash's driver) has them by default.
+  PS_TRY(conn->ExecScript("PRAGMA foreign_keys=ON;"));
+  // The journal mode is the site's: a file EmDash made stays in the mode EmDash left it in
+  // (rollback journal unless the site chose WAL). Only a database this host creates, still
+  // empty, is put in WAL, which lasts with the file.
+  PS_ASSIGN(auto pages, conn->Query("PRAGMA page_count", {}));
+  if (std::get<int64_t>(pages.rows.at(0).at(0)) == 0) {
+    PS_TRY(conn->ExecScript("PRAGMA journal_mode=WAL;"));
+  }
+  PS_ASSIGN(auto mode, conn->Query("PRAGMA journal_mode", {}));
+  // NORMAL is safe against power loss only in WAL mode; the rollback journal keeps FULL.
+  if (std::get<std::string>(mode.rows.at(0).at(0)) == "wal") {
+    PS_TRY(conn->ExecScript("PRAGMA synchronous=NORMAL;"));
+  }
   return std::unique_ptr<Connection>(std::move(conn));
 }
 

@@ -1,9 +1,11 @@
-// SQLite backend: the embedded default. One file, WAL journal, 5 s busy timeout, foreign keys on,
-// and a per-connection cache of prepared statements keyed by SQL text.
+// SQLite backend: the embedded default. One file, shared with EmDash's own process when the site
+// runs EmDash beside the host: the site's journal mode is kept (a new database is made WAL),
+// 10 s busy timeout, foreign keys on, and a per-connection cache of prepared statements keyed by
+// SQL text.
 //
-// Pool: up to kPoolSize connections, created lazily. WAL lets readers run beside the one writer;
-// writers wait on SQLite's busy handler. Write transactions start with BEGIN IMMEDIATE so two
-// writers never deadlock upgrading read locks.
+// Pool: up to kPoolSize connections, created lazily. Writers (this host's and EmDash's) wait on
+// SQLite's busy handler. Write transactions start with BEGIN IMMEDIATE so two writers never
+// deadlock upgrading read locks, and are kept short.
 #pragma once
 
 #include <condition_variable>
@@ -29,6 +31,7 @@ class SqliteDatabase : public Database {
   Result<std::unique_ptr<Connection>> NewConnection();
 
   static constexpr size_t kPoolSize = 4;
+  static constexpr int kBusyTimeoutMs = 10000;
   std::string path_;
   std::mutex mu_;
   std::condition_variable cv_;
