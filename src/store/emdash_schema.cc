@@ -742,6 +742,12 @@ std::string BaselineDdl(const Dialect& dialect) {
   std::string s(kBaseline);
   s = Replace(std::move(s), "{NOW}", pg ? "CURRENT_TIMESTAMP" : "(datetime('now'))");
   s = Replace(std::move(s), "{BLOB}", pg ? "bytea" : "blob");
+  if (pg) {
+    // EmDash rebuilt users as users_new and renamed it; PostgreSQL kept the constraints' names.
+    s += "ALTER TABLE \"users\" RENAME CONSTRAINT \"users_pkey\" TO \"users_new_pkey\";\n"
+         "ALTER TABLE \"users\" RENAME CONSTRAINT \"users_email_key\" TO "
+         "\"users_new_email_key\";\n";
+  }
   return s + std::string(kSeed);
 }
 

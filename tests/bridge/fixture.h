@@ -30,8 +30,11 @@ struct LoggedLine {
 
 class BridgeTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    auto db = store::OpenDatabase(TestDatabaseUrl(dir_));
+  void SetUp() override { OpenBridge(TestDatabaseUrl(dir_)); }
+
+  // Opens the site database at `url` (as the host does at start) and builds the bridge on it.
+  void OpenBridge(const std::string& url) {
+    auto db = store::OpenDatabase(url);
     ASSERT_TRUE(db.ok()) << db.status().message();
     db_ = std::move(db).value();
     bridge::BridgeOptions opts;

@@ -312,7 +312,7 @@ async function postgresSchema(db) {
   const { sql } = await import("kysely");
   const tables = await sql`
     SELECT table_name AS name FROM information_schema.tables
-    WHERE table_schema = 'public' AND table_type = 'BASE TABLE'
+    WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'
     ORDER BY table_name COLLATE "C"`.execute(db);
   const out = {};
   for (const { name } of tables.rows) {
@@ -327,7 +327,7 @@ async function postgresSchema(db) {
                  AND i.indisprimary AND a.attname = c.column_name
              ), 0) AS pk
       FROM information_schema.columns c
-      WHERE c.table_schema = 'public' AND c.table_name = ${name}
+      WHERE c.table_schema = current_schema() AND c.table_name = ${name}
       ORDER BY c.ordinal_position`.execute(db);
     const columns = cols.rows.map((c) => ({
       name: c.name,
@@ -343,7 +343,7 @@ async function postgresSchema(db) {
       JOIN pg_class ic ON ic.oid = i.indexrelid
       JOIN pg_class tc ON tc.oid = i.indrelid
       JOIN pg_namespace n ON n.oid = tc.relnamespace
-      WHERE n.nspname = 'public' AND tc.relname = ${name}
+      WHERE n.nspname = current_schema() AND tc.relname = ${name}
       ORDER BY ic.relname COLLATE "C"`.execute(db);
     const indexes = [];
     for (const row of idx.rows) {

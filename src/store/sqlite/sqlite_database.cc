@@ -2,8 +2,10 @@
 
 #include <sqlite3.h>
 
+#include <chrono>
 #include <filesystem>
 #include <limits>
+#include <thread>
 #include <unordered_map>
 
 namespace ps::store {
@@ -45,9 +47,13 @@ class SqliteDialect : public Dialect {
 
 const SqliteDialect kDialect;
 
+constexpr int kBusyTimeoutMs = 10000;
+
 class SqliteConnection : public Connection {
  public:
-  explicit SqliteConnection(sqlite3* db) : db_(db) {}
+  SqliteConnection(sqlite3* db, WriterTurns* turns) : db_(db), turns_(turns) {}
+  // The file's journal mode, read once the connection is set up.
+  void set_wal(bool wal) { wal_ = wal; }
   ~SqliteConnection() override {
     for (auto& [sql, stmt] : cache_) sqlite3_finalize(stmt);
     sqlite3_close_v2(db_);
@@ -67,19 +73,56 @@ class SqliteConnection : public Connection {
   Status ExecScript(std::string_view sql) override {
     char* err = nullptr;
     std::string s(sql);
-    if (sqlite3_exec(db_, s.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
+    if (int rc = sqlite3_exec(db_, s.c_str(), nullptr, nullptr, &err); rc != SQLITE_OK) {
       std::string m = err ? err : sqlite3_errmsg(db_);
       sqlite3_free(err);
-      return Internal(m);
+      return Status((rc & 0xff) == SQLITE_BUSY ? Code::kUnavailable : Code::kInternal, m);
     }
     return Status::Ok();
   }
 
  protected:
-  Status Begin() override { return ExecScript("BEGIN IMMEDIATE"); }
-  Status Commit() override { return ExecScript("COMMIT"); }
+  // A write transaction waits for its turn (writer_turns.h: never while another process is in
+  // the middle of a transaction). Under a rollback journal it then takes the exclusive lock
+  // itself, which exists only while nobody reads, letting go and trying again shortly when it
+  // cannot have it at once: SQLite fails a reader's upgrade at once while another connection
+  // holds the write lock, so holding it beside a reader would fail EmDash's transaction. In
+  // WAL mode readers never block a writer, and BEGIN IMMEDIATE waits on the busy handler.
+  Status Begin() override {
+    turns_->WaitForTurn(wal_);
+    if (wal_) {
+      PS_TRY(ExecScript("BEGIN IMMEDIATE"));
+      locked_at_ = std::chrono::steady_clock::now();
+      return Status::Ok();
+    }
+    sqlite3_busy_timeout(db_, 0);
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(kBusyTimeoutMs);
+    auto pause = std::chrono::microseconds(50);
+    Status st;
+    for (;;) {
+      st = ExecScript("BEGIN EXCLUSIVE");
+      if (st.ok() || st.code() != Code::kUnavailable ||
+          std::chrono::steady_clock::now() >= deadline) {
+        break;
+      }
+      if (!sqlite3_get_autocommit(db_)) ExecScript("ROLLBACK");
+      std::this_thread::sleep_for(pause);
+      pause = std::min(pause * 2, std::chrono::microseconds(2000));
+    }
+    sqlite3_busy_timeout(db_, kBusyTimeoutMs);
+    locked_at_ = std::chrono::steady_clock::now();
+    return st;
+  }
+  Status Commit() override {
+    Status st = ExecScript("COMMIT");
+    if (st.ok()) turns_->Done(std::chrono::steady_clock::now() - locked_at_);
+    return st;
+  }
   void Rollback() override {
-    if (!sqlite3_get_autocommit(db_)) ExecScript("ROLLBACK");
+    if (sqlite3_get_autocommit(db_)) return;
+    ExecScript("ROLLBACK");
+    turns_->Done(std::chrono::steady_clock::now() - locked_at_);
   }
 
  private:
@@ -91,22 +134,45 @@ class SqliteConnection : public Connection {
   }
 
   Status Run(std::string_view sql, const std::vector<Value>& params, Rows* out) {
-    sqlite3_stmt* stmt = nullptr;
+    if (!wal_ && sqlite3_get_autocommit(db_) && !ReadOnly(sql)) {
+      // A write outside a transaction takes its lock as a transaction does (see Begin).
+      PS_TRY(Begin());
+      Status st = RunStatement(sql, params, out);
+      if (!st.ok()) {
+        Rollback();
+        return st;
+      }
+      Status c = Commit();
+      if (!c.ok()) Rollback();
+      return c;
+    }
+    return RunStatement(sql, params, out);
+  }
+
+  bool ReadOnly(std::string_view sql) {
+    auto stmt = Prepared(sql);
+    return !stmt.ok() || sqlite3_stmt_readonly(*stmt);
+  }
+
+  Result<sqlite3_stmt*> Prepared(std::string_view sql) {
     std::string key(sql);
     auto it = cache_.find(key);
-    if (it != cache_.end()) {
-      stmt = it->second;
-    } else {
-      int rc = sqlite3_prepare_v3(db_, key.data(), int(key.size()), SQLITE_PREPARE_PERSISTENT,
-                                  &stmt, nullptr);
-      if (rc != SQLITE_OK) return Error(rc);
-      // Bounded: dynamic SQL (storage queries with many shapes) must not grow the cache forever.
-      if (cache_.size() >= 256) {
-        for (auto& [s, st] : cache_) sqlite3_finalize(st);
-        cache_.clear();
-      }
-      cache_.emplace(std::move(key), stmt);
+    if (it != cache_.end()) return it->second;
+    sqlite3_stmt* stmt = nullptr;
+    int rc = sqlite3_prepare_v3(db_, key.data(), int(key.size()), SQLITE_PREPARE_PERSISTENT, &stmt,
+                                nullptr);
+    if (rc != SQLITE_OK) return Error(rc);
+    // Bounded: dynamic SQL (storage queries with many shapes) must not grow the cache forever.
+    if (cache_.size() >= 256) {
+      for (auto& [s, st] : cache_) sqlite3_finalize(st);
+      cache_.clear();
     }
+    cache_.emplace(std::move(key), stmt);
+    return stmt;
+  }
+
+  Status RunStatement(std::string_view sql, const std::vector<Value>& params, Rows* out) {
+    PS_ASSIGN(sqlite3_stmt * stmt, Prepared(sql));
     struct Reset {
       sqlite3_stmt* s;
       ~Reset() {
@@ -174,6 +240,9 @@ class SqliteConnection : public Connection {
   }
 
   sqlite3* db_;
+  WriterTurns* turns_;
+  std::chrono::steady_clock::time_point locked_at_;
+  bool wal_ = false;
   std::unordered_map<std::string, sqlite3_stmt*> cache_;
 };
 
@@ -191,6 +260,9 @@ Result<std::unique_ptr<Database>> SqliteDatabase::Open(const std::string& path) 
   return std::unique_ptr<Database>(std::move(db));
 }
 
+SqliteDatabase::SqliteDatabase(std::string path)
+    : path_(std::move(path)), turns_(WriterTurns::For(path_)) {}
+
 SqliteDatabase::~SqliteDatabase() = default;
 
 const Dialect& SqliteDatabase::dialect() const { return kDialect; }
@@ -206,7 +278,7 @@ Result<std::unique_ptr<Connection>> SqliteDatabase::NewConnection() {
     return Internal("cannot open SQLite database " + path_ + ": " + m);
   }
   sqlite3_busy_timeout(raw, kBusyTimeoutMs);
-  auto conn = std::make_unique<SqliteConnection>(raw);
+  auto conn = std::make_unique<SqliteConnection>(raw, turns_.get());
   // Foreign keys on, as better-sqlite3 (EmDash's driver) has them by default.
   PS_TRY(conn->ExecScript("PRAGMA foreign_keys=ON;"));
   // The journal mode is the site's: a file EmDash made stays in the mode EmDash left it in
@@ -220,6 +292,7 @@ Result<std::unique_ptr<Connection>> SqliteDatabase::NewConnection() {
   // NORMAL is safe against power loss only in WAL mode; the rollback journal keeps FULL.
   if (std::get<std::string>(mode.rows.at(0).at(0)) == "wal") {
     PS_TRY(conn->ExecScript("PRAGMA synchronous=NORMAL;"));
+    conn->set_wal(true);
   }
   return std::unique_ptr<Connection>(std::move(conn));
 }

@@ -3,9 +3,10 @@
 // 10 s busy timeout, foreign keys on, and a per-connection cache of prepared statements keyed by
 // SQL text.
 //
-// Pool: up to kPoolSize connections, created lazily. Writers (this host's and EmDash's) wait on
-// SQLite's busy handler. Write transactions start with BEGIN IMMEDIATE so two writers never
-// deadlock upgrading read locks, and are kept short.
+// Pool: up to kPoolSize connections, created lazily. Write transactions are kept short and never
+// upgrade a read lock: in WAL mode they start with BEGIN IMMEDIATE; under a rollback journal
+// they take the exclusive lock first, so EmDash's deferred transactions in another process never
+// meet a writer half-way (SqliteConnection::Begin says why).
 #pragma once
 
 #include <condition_variable>
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include "store/database.h"
+#include "store/sqlite/writer_turns.h"
 
 namespace ps::store {
 
@@ -27,12 +29,13 @@ class SqliteDatabase : public Database {
   ConnectionHandle Acquire() override;
 
  private:
-  explicit SqliteDatabase(std::string path) : path_(std::move(path)) {}
+  explicit SqliteDatabase(std::string path);
   Result<std::unique_ptr<Connection>> NewConnection();
 
   static constexpr size_t kPoolSize = 4;
-  static constexpr int kBusyTimeoutMs = 10000;
   std::string path_;
+  // Declared before the connections so it outlives them (writer_turns.h).
+  std::shared_ptr<WriterTurns> turns_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::vector<std::unique_ptr<Connection>> all_;
