@@ -3,6 +3,7 @@
 #include <curl/curl.h>
 
 #include "runner_fixture.h"
+#include "store/site_schema.h"
 
 namespace ps::testing {
 namespace {
@@ -218,6 +219,13 @@ TEST_F(RunnerTest, TwoPluginsCannotSeeEachOthersKvOrStorage) {
 
 TEST_F(RunnerTest, ContentWriteFenceReachesTheRouteCallerAs503) {
   auto conn = db_->Acquire();
+  // The fence table exists only on EmDash's main branch: a host started on such a site sees it.
+  ASSERT_TRUE(conn->ExecScript("CREATE TABLE _emdash_media_usage_activation (task_key TEXT "
+                               "PRIMARY KEY, state TEXT NOT NULL DEFAULT 'expanded')")
+                  .ok());
+  auto schema = store::SiteSchema::Read(*conn, db_->dialect());
+  ASSERT_TRUE(schema.ok());
+  db_->set_schema(std::move(schema).value());
   ASSERT_TRUE(conn->Exec("INSERT INTO _emdash_media_usage_activation (task_key, state) VALUES "
                          "('incremental_capture', 'activating')")
                   .ok());

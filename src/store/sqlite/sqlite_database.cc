@@ -134,17 +134,9 @@ class SqliteConnection : public Connection {
   }
 
   Status Run(std::string_view sql, const std::vector<Value>& params, Rows* out) {
-    if (!wal_ && sqlite3_get_autocommit(db_) && !ReadOnly(sql)) {
+    if (sqlite3_get_autocommit(db_) && !ReadOnly(sql)) {
       // A write outside a transaction takes its lock as a transaction does (see Begin).
-      PS_TRY(Begin());
-      Status st = RunStatement(sql, params, out);
-      if (!st.ok()) {
-        Rollback();
-        return st;
-      }
-      Status c = Commit();
-      if (!c.ok()) Rollback();
-      return c;
+      return Transaction([&] { return RunStatement(sql, params, out); });
     }
     return RunStatement(sql, params, out);
   }
