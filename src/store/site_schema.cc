@@ -45,10 +45,6 @@ Result<SiteSchema> SiteSchema::Read(Connection& conn, const Dialect& dialect) {
   for (const auto& row : rows.rows) {
     s.columns_[std::get<std::string>(row[0])].insert(std::get<std::string>(row[1]));
   }
-  if (s.EmdashMigrated()) {
-    PS_ASSIGN(auto names, conn.Query("SELECT name FROM _emdash_migrations ORDER BY name"));
-    for (const auto& row : names.rows) s.migrations_.push_back(std::get<std::string>(row[0]));
-  }
   return s;
 }
 

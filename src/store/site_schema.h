@@ -32,7 +32,6 @@ class SiteSchema {
   bool HasColumn(std::string_view table, std::string_view column) const;
   // EmDash's migrations table is there: EmDash (or the host's baseline) migrated this database.
   bool EmdashMigrated() const { return HasTable("_emdash_migrations"); }
-  const std::vector<std::string>& emdash_migrations() const { return migrations_; }
   // Tables of EmDash's schema that are present (any of them without `_emdash_migrations` means
   // a database that is neither empty nor EmDash's).
   std::vector<std::string> EmdashTables() const;
@@ -50,7 +49,6 @@ class SiteSchema {
 
  private:
   std::map<std::string, std::set<std::string>, std::less<>> columns_;
-  std::vector<std::string> migrations_;
 };
 
 }  // namespace ps::store

@@ -46,7 +46,6 @@ TEST_F(SchemaRegistryTest, CreatesTableWithEmDashColumnsAndRegistryRows) {
   }
   // EmDash's column types: on PostgreSQL REAL and INTEGER are what EmDash's registry declares
   // there too (4-byte real, 32-bit integer), and JSON fields are json.
-  bool pg = ps::testing::TestOnPostgres();
   EXPECT_EQ(types["title"], "TEXT");
   EXPECT_EQ(types["body"], "JSON");
   EXPECT_EQ(types["rating"], "REAL");
@@ -59,7 +58,6 @@ TEST_F(SchemaRegistryTest, CreatesTableWithEmDashColumnsAndRegistryRows) {
   EXPECT_EQ(column_types,
             (std::map<std::string, std::string>{
                 {"body", "JSON"}, {"rating", "REAL"}, {"title", "TEXT"}, {"views", "INTEGER"}}));
-  (void)pg;
   auto listed = ListCollections(*db_);
   ASSERT_TRUE(listed.ok());
   ASSERT_EQ(listed->size(), 1u);

@@ -134,16 +134,12 @@ class SqliteConnection : public Connection {
   }
 
   Status Run(std::string_view sql, const std::vector<Value>& params, Rows* out) {
-    if (sqlite3_get_autocommit(db_) && !ReadOnly(sql)) {
+    PS_ASSIGN(sqlite3_stmt * stmt, Prepared(sql));
+    if (sqlite3_get_autocommit(db_) && !sqlite3_stmt_readonly(stmt)) {
       // A write outside a transaction takes its lock as a transaction does (see Begin).
-      return Transaction([&] { return RunStatement(sql, params, out); });
+      return Transaction([&] { return RunStatement(stmt, params, out); });
     }
-    return RunStatement(sql, params, out);
-  }
-
-  bool ReadOnly(std::string_view sql) {
-    auto stmt = Prepared(sql);
-    return !stmt.ok() || sqlite3_stmt_readonly(*stmt);
+    return RunStatement(stmt, params, out);
   }
 
   Result<sqlite3_stmt*> Prepared(std::string_view sql) {
@@ -163,8 +159,7 @@ class SqliteConnection : public Connection {
     return stmt;
   }
 
-  Status RunStatement(std::string_view sql, const std::vector<Value>& params, Rows* out) {
-    PS_ASSIGN(sqlite3_stmt * stmt, Prepared(sql));
+  Status RunStatement(sqlite3_stmt* stmt, const std::vector<Value>& params, Rows* out) {
     struct Reset {
       sqlite3_stmt* s;
       ~Reset() {
