@@ -482,6 +482,7 @@ Result<json::array> Batch(CallContext& c, const std::string& coll, const Items& 
   auto conn = c.db.Acquire();
   json::array out;
   PS_TRY(conn->Transaction([&]() -> Status {
+    out.clear();  // the transaction may run again (store/database.h)
     for (const auto& item : items) {
       PS_ASSIGN(json::value v, one(*conn, item));
       out.push_back(std::move(v));

@@ -182,6 +182,7 @@ Result<CallResult> StorageDeleteMany(CallContext& c) {
   auto conn = c.db.Acquire();
   int64_t total = 0;
   PS_TRY(conn->Transaction([&]() -> Status {
+    total = 0;  // the transaction may run again (store/database.h)
     for (size_t off = 0; off < ids.size(); off += kChunk) {
       size_t n = std::min(kChunk, ids.size() - off);
       std::vector<store::Value> args = {c.grant.plugin_id, coll};

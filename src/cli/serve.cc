@@ -76,6 +76,13 @@ void AddServeCommand(CLI::App& app, std::function<int()>* action) {
                                   : CLI::MultiOptionPolicy::TakeLast);
     options.emplace_back(f.name, o);
   }
+  CLI::Option* embedded_flag =
+      cmd->add_flag("--embedded")
+          ->description(
+              "Run for an embedding process such as @plugin-sandbox/emdash (docs/channel.md): exit "
+              "when "
+              "stdin closes, plugins in memory only, no lifecycle hooks on install and uninstall");
+  options.emplace_back("embedded", embedded_flag);
   cmd->footer(
       "Every option can also come from the config file (same names) and from the environment "
       "as PLUGIN_SANDBOX_<NAME> (upper case, '-' as '_'); flags win over the environment, which "
@@ -84,7 +91,8 @@ void AddServeCommand(CLI::App& app, std::function<int()>* action) {
   cmd->callback([values, options, action] {
     server::FlagValues flags;
     for (const auto& [name, opt] : options) {
-      if (opt->count() > 0) flags[name] = (*values)[name];
+      if (opt->count() == 0) continue;
+      flags[name] = name == "embedded" ? std::vector<std::string>{"true"} : (*values)[name];
     }
     *action = [flags] {
       auto cfg = server::ResolveServeConfig(flags, server::ProcessEnvironment());

@@ -627,4 +627,34 @@ Result<Bundle> LoadBundleFromArchive(std::string_view gzip_bytes, std::string_vi
   }
 }
 
+Result<Bundle> BundleFromMemory(const json::value& manifest, std::string module,
+                                std::string_view label) {
+  std::vector<std::string> problems;
+  Bundle b;
+  auto m = ParseManifest(manifest, std::string(label) + " manifest");
+  if (!m.ok()) {
+    problems.push_back(m.status().message());
+  } else {
+    b.manifest = std::move(m).value();
+  }
+  const std::string where = std::string(label) + " code";
+  if (module.empty()) {
+    problems.push_back(where + ": empty; expected the plugin's ES module");
+  } else if (size_t bad = InvalidUtf8At(module); bad != std::string_view::npos) {
+    problems.push_back(where + ": not UTF-8 text (invalid byte at offset " + std::to_string(bad) +
+                       ")");
+  } else if (module.find('\0') != std::string::npos) {
+    problems.push_back(where + ": contains a NUL byte; expected the plugin's ES module as text");
+  }
+  if (!problems.empty()) {
+    std::string msg;
+    for (const auto& p : problems) msg += (msg.empty() ? "" : "\n") + p;
+    return InvalidArgument(msg);
+  }
+  b.module_source = std::move(module);
+  b.module_path = where;
+  b.manifest_path = std::string(label) + " manifest";
+  return b;
+}
+
 }  // namespace ps::manifest

@@ -34,4 +34,9 @@ Result<Bundle> LoadBundle(const std::string& path, const LoadOptions& options = 
 Result<Bundle> LoadBundleFromArchive(std::string_view gzip_bytes, std::string_view label,
                                      const LoadOptions& options = {});
 
+// The same from a manifest already parsed as JSON and the module's text (what an embedding CMS
+// hands over: EmDash's SandboxRunner.load(manifest, code)). `label` names the source in messages.
+Result<Bundle> BundleFromMemory(const json::value& manifest, std::string module,
+                                std::string_view label);
+
 }  // namespace ps::manifest

@@ -97,6 +97,28 @@ Result<json::value> HookEvent(const HttpRequest& r, const std::string& hook, boo
   return ev;
 }
 
+// PUT /v1/plugins/{id} with {"manifest": {…}, "code": "…"}: EmDash's load(manifest, code).
+Result<manifest::Bundle> BundleFromJson(const std::string& body, const std::string& id) {
+  auto doc = ParseJson(body);
+  if (!doc.ok() || !doc->is_object()) {
+    return InvalidArgument(
+        "request body: expected {\"manifest\": {...}, \"code\": \"...\"} or a "
+        ".tar.gz bundle");
+  }
+  const json::object& o = doc->get_object();
+  const json::value* m = o.if_contains("manifest");
+  const json::value* code = o.if_contains("code");
+  std::vector<std::string> problems;
+  if (!m || !m->is_object()) problems.push_back("request body: manifest: expected an object");
+  if (!code || !code->is_string()) {
+    problems.push_back("request body: code: expected the plugin's module as a string");
+  }
+  if (!problems.empty()) {
+    return InvalidArgument(problems.size() == 1 ? problems[0] : problems[0] + "\n" + problems[1]);
+  }
+  return manifest::BundleFromMemory(*m, std::string(code->get_string()), "plugin " + id);
+}
+
 }  // namespace
 
 Api::Api(PluginRegistry& plugins, Pipeline& pipeline, Site& site, Metrics& metrics,
@@ -225,6 +247,9 @@ HttpResponse Api::Route(const HttpRequest& r, const std::vector<std::string>& se
   HttpResponse refusal;
   if (!Authorized(r, &refusal)) return refusal;
   if (seg.size() >= 2 && seg[1] == "plugins") return Plugins(r, seg);
+  if (seg.size() == 2 && seg[1] == "channel" && options_.channel_upgrade) {
+    return m == "GET" ? options_.channel_upgrade(r) : MethodNotAllowed("GET");
+  }
   if (seg.size() == 3 && seg[1] == "hooks") {
     if (m != "POST") return MethodNotAllowed("POST");
     const std::string& hook = seg[2];
@@ -298,7 +323,10 @@ HttpResponse Api::Plugins(const HttpRequest& r, const std::vector<std::string>& 
                      "request body: expected the plugin bundle as a .tar.gz "
                      "(Content-Type: application/gzip)");
       }
-      auto bundle = manifest::LoadBundleFromArchive(r.body, "upload");
+      // A JSON object is a manifest and its module handed over from memory (docs/channel.md);
+      // anything else is a .tar.gz (which never starts with '{').
+      auto bundle = r.body.front() == '{' ? BundleFromJson(r.body, id)
+                                          : manifest::LoadBundleFromArchive(r.body, "upload");
       if (!bundle.ok()) {
         HttpResponse res = Error(400, "bad_request", bundle.status().message());
         json::value doc = *ParseJson(res.body);
@@ -342,7 +370,7 @@ HttpResponse Api::Plugins(const HttpRequest& r, const std::vector<std::string>& 
     }
     if (m == "DELETE") {
       const std::string* keep = r.Query("keepData");
-      bool keep_data = keep && (*keep == "true" || *keep == "1");
+      bool keep_data = (keep && (*keep == "true" || *keep == "1")) || plugins_.AlwaysKeepsData();
       Status st = plugins_.Uninstall(id, keep_data);
       if (!st.ok()) return FromStatus(st);
       json::object out;

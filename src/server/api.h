@@ -29,6 +29,8 @@ struct ApiOptions {
   size_t max_upload_bytes = 64u << 20;
   std::function<runner::Limits(const std::string& id)> limits_for;
   std::string started_at;  // ISO time, for the synthetic admin user of private routes
+  // GET /v1/channel (docs/channel.md), after the token check: the upgrade's answer.
+  std::function<HttpResponse(const HttpRequest&)> channel_upgrade;
 };
 
 class Api {

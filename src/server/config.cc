@@ -53,6 +53,7 @@ const std::vector<OptionDef>& Defs() {
       {"log-level", Kind::kString},
       {"env-passthrough", Kind::kList},
       {"workerd", Kind::kString, true},
+      {"embedded", Kind::kString},
   };
   return kDefs;
 }
@@ -227,6 +228,11 @@ class Builder {
       c_->log_level = s;
     }
     if (name == "workerd") c_->workerd = s;
+    if (name == "embedded") {
+      if (s != "true" && s != "false")
+        return InvalidArgument(where + ": expected true or false, got " + Quote(s));
+      c_->embedded = s == "true";
+    }
     return Status::Ok();
   }
 

@@ -58,6 +58,9 @@ struct ServeConfig {
   int64_t plugin_sync_ms = 1000;          // how often installs made by other hosts are looked for
   std::string log_level = "info";
   std::vector<std::string> env_passthrough;
+  // Run for an embedding process (docs/channel.md): exit when stdin closes, plugins in memory
+  // only, no lifecycle hooks on install and uninstall, email and media through the channel.
+  bool embedded = false;
   std::string workerd;  // empty: found by the runner
 };
 

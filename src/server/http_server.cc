@@ -95,6 +95,13 @@ const std::string* HttpRequest::Header(const std::string& name) const {
   return nullptr;
 }
 
+void SplitTarget(HttpRequest* r) {
+  size_t q = r->target.find('?');
+  r->path = r->target.substr(0, q);
+  r->query.clear();
+  if (q != std::string::npos) ParseQuery(std::string_view(r->target).substr(q + 1), &r->query);
+}
+
 const std::string* HttpRequest::Query(const std::string& name) const {
   const std::string* found = nullptr;
   for (const auto& [k, v] : query)
@@ -256,9 +263,7 @@ void HttpServer::Impl::Serve(typename Protocol::socket& socket, const std::strin
     HttpRequest r;
     r.method = method;
     r.target = std::string(msg.target());
-    size_t q = r.target.find('?');
-    r.path = r.target.substr(0, q);
-    if (q != std::string::npos) ParseQuery(std::string_view(r.target).substr(q + 1), &r.query);
+    SplitTarget(&r);
     for (const auto& f : msg)
       r.headers.emplace_back(Lower(f.name_string()), std::string(f.value()));
     r.body = std::move(msg.body());
@@ -274,6 +279,21 @@ void HttpServer::Impl::Serve(typename Protocol::socket& socket, const std::strin
       res = Error(500, "internal_error", std::string("internal error: ") + e.what());
     }
     EndTurn();  // a slow reader of the answer holds only its connection, not a turn
+    if (res.status == 101 && res.takeover && !draining) {
+      End();
+      if (opt.on_response) opt.on_response(method, 101);
+      std::string head = "HTTP/1.1 101 Switching Protocols\r\n";
+      for (const auto& [k, v] : res.headers) head += k + ": " + v + "\r\n";
+      head += "\r\n";
+      stream.expires_after(opt.read_timeout);
+      beast::error_code wec;
+      asio::write(stream, asio::buffer(head), wec);
+      if (wec) break;
+      std::string pending = beast::buffers_to_string(buffer.data());
+      socket.non_blocking(false, wec);
+      res.takeover(socket.native_handle(), std::move(pending));
+      break;
+    }
     bool again = write(std::move(res), r.keep_alive);
     End();
     if (!again) break;

@@ -50,6 +50,10 @@ struct HttpResponse {
   std::string content_type = "application/json";
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
+  // With status 101: the connection's new owner. After the 101 and `headers` are written it
+  // runs on the connection's thread with the descriptor (blocking mode) and the bytes already
+  // read past the request; the connection closes when it returns. It holds no handler turn.
+  std::function<void(int fd, std::string pending)> takeover;
 };
 
 using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
@@ -87,6 +91,9 @@ class HttpServer {
   explicit HttpServer(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
+
+// Fills r->path and r->query from r->target.
+void SplitTarget(HttpRequest* r);
 
 // Percent-decoding of a path segment or query component ('+' is a space only in queries).
 std::string PercentDecode(std::string_view s, bool plus_is_space);

@@ -163,6 +163,7 @@ Status PluginRegistry::StartEntry(const std::string& id, Entry& e) {
 }
 
 Status PluginRegistry::Persist(const Entry& e) {
+  if (options_.embedded) return Status::Ok();
   auto conn = db_.Acquire();
   auto r = conn->Exec(
       "INSERT INTO _ps_plugins (id, version, manifest, module, source, enabled, installed_at, "
@@ -180,6 +181,7 @@ Status PluginRegistry::Persist(const Entry& e) {
 
 void PluginRegistry::FireLifecycle(const std::string& id, const std::string& hook,
                                    const json::value& event) {
+  if (options_.embedded) return;
   std::optional<std::chrono::milliseconds> timeout;
   {
     std::shared_lock<std::shared_mutex> lock(mu_);
@@ -244,6 +246,7 @@ std::optional<PluginRegistry::Entry> PluginRegistry::EntryFromRow(
 }
 
 void PluginRegistry::Sync() {
+  if (options_.embedded) return;  // nothing of ours is in _ps_plugins
   std::lock_guard<std::mutex> life(lifecycle_mu_);
   // Connections are held for one query at a time, never across a plugin's start (which takes one
   // of its own to register the plugin's indexes).
@@ -369,7 +372,7 @@ void PluginRegistry::Start(const std::vector<std::pair<manifest::Bundle, std::st
   }
 
   std::vector<Entry> stored;
-  {
+  if (!options_.embedded) {
     auto conn = db_.Acquire();
     auto rows =
         conn->Query(std::string("SELECT ") + kStoredColumns + " FROM _ps_plugins ORDER BY id");
@@ -474,7 +477,9 @@ Status PluginRegistry::Uninstall(const std::string& id, bool keep_data) {
     ev["deleteData"] = !keep_data;
     FireLifecycle(id, "plugin:uninstall", ev);
   }
-  {
+  if (options_.embedded) {
+    keep_data = true;
+  } else {
     auto conn = db_.Acquire();
     auto r = conn->Exec("DELETE FROM _ps_plugins WHERE id = ?", {id});
     if (!r.ok())

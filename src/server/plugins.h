@@ -73,6 +73,10 @@ struct RegistryOptions {
   int64_t default_hook_timeout_ms = 5000;
   // The limits the runner applies to a plugin id (for capping hook timeouts).
   std::function<runner::Limits(const std::string& id)> limits_for;
+  // Embedded mode (docs/channel.md): installs live in memory only (nothing read from or written
+  // to _ps_plugins), no lifecycle hook fires (the embedding CMS fires them itself), and an
+  // uninstall always keeps the plugin's data.
+  bool embedded = false;
 };
 
 class PluginRegistry {
@@ -91,6 +95,7 @@ class PluginRegistry {
   // and leaves it disabled.
   Result<InstallOutcome> Install(const manifest::Bundle& bundle, const std::string& source);
   Status Uninstall(const std::string& id, bool keep_data);
+  bool AlwaysKeepsData() const { return options_.embedded; }
   Status Enable(const std::string& id);
   Status Disable(const std::string& id);
 

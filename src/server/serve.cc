@@ -23,6 +23,7 @@
 #include "manifest/bundle.h"
 #include "runner/runner.h"
 #include "server/api.h"
+#include "server/channel.h"
 #include "server/email.h"
 #include "server/http_server.h"
 #include "server/metrics.h"
@@ -183,8 +184,27 @@ int RunServe(const ServeConfig& cfg, std::ostream& out, std::ostream& err) {
     spdlog::warn("SSRF exception: plugins may reach the private address {}", a);
   }
 
-  auto media = bridge::MakeLocalMediaStorage(
-      cfg.media_dir.empty() ? (fs::path(cfg.data_dir) / "media").string() : cfg.media_dir);
+  // The host channel (docs/channel.md). It runs API requests, so it reaches the API through a
+  // pointer set once the API exists (requests arrive only after the server starts).
+  Api* api_raw = nullptr;
+  runner::Runner* runner_raw = nullptr;
+  std::function<bridge::EmailSender()> hub_email;
+  ChannelOptions co;
+  co.workers = cfg.workers;
+  co.call_timeout = std::chrono::milliseconds(cfg.limits.wall_ms);
+  co.on_offers = [&](bool email, bool) {
+    // Embedded mode: ctx.email.send goes to EmDash's pipeline when the site offers one, and is
+    // refused as EmDash refuses it otherwise.
+    if (cfg.embedded && runner_raw) runner_raw->SetEmailSender(email ? hub_email() : nullptr);
+  };
+  auto hub = std::make_unique<ChannelHub>(
+      [&api_raw](const HttpRequest& r) { return api_raw->Handle(r); }, std::move(co));
+  hub_email = [h = hub.get()] { return h->EmailSender(); };
+  std::shared_ptr<bridge::MediaStorage> media =
+      cfg.embedded ? hub->MediaStorage()
+                   : bridge::MakeLocalMediaStorage(cfg.media_dir.empty()
+                                                       ? (fs::path(cfg.data_dir) / "media").string()
+                                                       : cfg.media_dir);
   bridge::BridgeOptions bo;
   bo.http = http::MakeHttpFetcher(*fetcher);
   bo.site.default_locale = cfg.site.locale;
@@ -225,6 +245,7 @@ int RunServe(const ServeConfig& cfg, std::ostream& out, std::ostream& err) {
     return 1;
   }
   std::unique_ptr<runner::Runner> runner = std::move(created).value();
+  runner_raw = runner.get();
   if (!runner->network_namespace_active()) {
     spdlog::warn(
         "plugin processes share the host's network namespace (unprivileged user "
@@ -238,7 +259,7 @@ int RunServe(const ServeConfig& cfg, std::ostream& out, std::ostream& err) {
   auto metrics = std::make_unique<Metrics>();
   auto background = std::make_unique<boost::asio::thread_pool>(std::max(2, cfg.workers / 2));
   auto registry = std::make_unique<PluginRegistry>(
-      **db, *runner, *metrics, RegistryOptions{cfg.hook_timeout_ms, limits_for});
+      **db, *runner, *metrics, RegistryOptions{cfg.hook_timeout_ms, limits_for, cfg.embedded});
   auto pipeline = std::make_unique<Pipeline>(*registry, *background);
   bridge::EmailSender transport;
   if (cfg.email.transport == "smtp") {
@@ -249,12 +270,17 @@ int RunServe(const ServeConfig& cfg, std::ostream& out, std::ostream& err) {
     transport = bridge::MakeOutboxEmailSender(outbox);
     spdlog::info("email: appended to {}", outbox);
   }
-  runner->SetEmailSender(MakeEmailPipeline(*pipeline, *registry, transport));
+  if (cfg.embedded) {
+    runner->SetEmailSender(hub->Offers("email") ? hub->EmailSender() : nullptr);
+    spdlog::info("embedded: email and media go to the embedding process once it offers them");
+  } else {
+    runner->SetEmailSender(MakeEmailPipeline(*pipeline, *registry, transport));
+  }
   auto site = std::make_unique<Site>(**db, runner->bridge(), *pipeline, media);
 
   if (!cfg.plugins_dir.empty()) bundles = ReadPluginsDir(cfg.plugins_dir);
   registry->Start(bundles);
-  registry->StartWatching(std::chrono::milliseconds(cfg.plugin_sync_ms));
+  if (!cfg.embedded) registry->StartWatching(std::chrono::milliseconds(cfg.plugin_sync_ms));
 
   ApiOptions ao;
   ao.admin_token = *token;
@@ -262,12 +288,13 @@ int RunServe(const ServeConfig& cfg, std::ostream& out, std::ostream& err) {
   ao.max_upload_bytes = cfg.max_upload_bytes;
   ao.limits_for = limits_for;
   ao.started_at = NowIso();
+  ao.channel_upgrade = [h = hub.get()](const HttpRequest& r) { return h->Upgrade(r); };
   auto api = std::make_unique<Api>(*registry, *pipeline, *site, *metrics, *runner, ao);
+  api_raw = api.get();
 
   HttpServerOptions so;
   so.listen = cfg.listen;
   so.workers = cfg.workers;
-  Api* api_raw = api.get();
   Metrics* metrics_raw = metrics.get();
   so.body_limit = [api_raw](const std::string& m, const std::string& t) {
     return api_raw->BodyLimit(m, t);
@@ -297,6 +324,20 @@ int RunServe(const ServeConfig& cfg, std::ostream& out, std::ostream& err) {
   spdlog::info("listening on {}", url);
   out << "plugin-sandbox: listening on " << url << std::endl;
 
+  if (cfg.embedded) {
+    // The embedding process holds the other end of stdin: when it exits, however it exits, the
+    // pipe closes and the host stops as on SIGTERM (the plugin processes with it).
+    std::thread([] {
+      char buf[256];
+      for (;;) {
+        ssize_t n = ::read(0, buf, sizeof buf);
+        if (n == 0 || (n < 0 && errno != EINTR)) break;
+      }
+      spdlog::info("stdin closed: the embedding process is gone");
+      ::kill(::getpid(), SIGTERM);
+    }).detach();
+  }
+
   int sig = 0;
   sigwait(&stop_signals, &sig);
   spdlog::info("received {}; stopping (in-flight requests get up to {} ms)",
@@ -309,8 +350,10 @@ int RunServe(const ServeConfig& cfg, std::ostream& out, std::ostream& err) {
   }).detach();
 
   registry->StopWatching();
+  hub->Close();  // no new frames; requests already running are answered
   (*server)->Shutdown(std::chrono::milliseconds(cfg.shutdown_timeout_ms));
   server->reset();
+  hub.reset();
   background->join();  // after-hooks already started finish (each bounded by its timeout)
   api.reset();
   site.reset();

@@ -11,15 +11,21 @@
 namespace ps::store {
 
 Status Connection::Transaction(const std::function<Status()>& fn) {
-  PS_TRY(Begin());
-  Status st = fn();
-  if (!st.ok()) {
-    Rollback();
-    return st;
+  for (int attempt = 1;; ++attempt) {
+    PS_TRY(Begin(attempt));
+    Status st = fn();
+    if (!st.ok()) {
+      Rollback();
+      return st;
+    }
+    if (attempt < kTransactionAttempts && YieldBeforeCommit()) {
+      Rollback();
+      continue;
+    }
+    Status c = Commit();
+    if (!c.ok()) Rollback();
+    return c;
   }
-  Status c = Commit();
-  if (!c.ok()) Rollback();
-  return c;
 }
 
 Database::Database() : schema_(std::make_unique<SiteSchema>()) {}

@@ -73,13 +73,21 @@ class Connection {
   virtual Status ExecScript(std::string_view sql) = 0;
 
   // Runs fn inside one transaction: committed iff fn returns ok, rolled back otherwise.
-  // Transactions do not nest.
+  // Transactions do not nest. fn may run more than once (a backend may roll back a finished
+  // transaction and run it again rather than commit at a bad moment, see YieldBeforeCommit), so
+  // it must start from scratch each time: assign its results, never append to them.
   Status Transaction(const std::function<Status()>& fn);
 
  protected:
-  virtual Status Begin() = 0;
+  // `attempt` counts the runs of one Transaction from 1 (a backend may keep state across them).
+  virtual Status Begin(int attempt) = 0;
   virtual Status Commit() = 0;
   virtual void Rollback() = 0;
+  // Asked after fn succeeded, before Commit: true to roll back and run the transaction again
+  // instead (at most kTransactionAttempts runs in all; the last one always commits). A backend
+  // that says yes must bound the time it keeps saying it.
+  virtual bool YieldBeforeCommit() { return false; }
+  static constexpr int kTransactionAttempts = 64;
 };
 
 // A pooled connection, returned to its database on destruction.

@@ -363,6 +363,11 @@ void EmdashSiteTest::WriteFromBothSides(bool emdash_clean) {
     // EmDash's own deferred transactions lost their snapshot: each failure is a busy error (or
     // the update that needed the create it followed), never anything else.
     EXPECT_LE(failed, 2 * busy) << Stringify(hammer.at("errors"));
+    // The host lets go of the write lock while another process reads (at its start and before
+    // its commit): 3-14 per 1,200 remain, against 47-53 before it (docs/compatibility.md). Well
+    // above the measured rate, so it fails only if that mechanism stops working.
+    EXPECT_LE(busy, 30) << Stringify(hammer.at("errors"));
+    std::printf("%s\n", Stringify(hammer.at("errors")).c_str());
     std::printf("EmDash busy errors in WAL mode: %lld of %d operations\n",
                 static_cast<long long>(busy), kNode);
   }
@@ -389,9 +394,9 @@ void EmdashSiteTest::WriteFromBothSides(bool emdash_clean) {
 TEST_F(EmdashSiteTest, EmdashAndTheHostWritingAtOnceLoseNothing) { WriteFromBothSides(true); }
 
 // A site whose database EmDash's CLI made (`emdash init` and `emdash dev` switch it to WAL).
-// Known limit (docs/compatibility.md, issue 13's note): in WAL mode EmDash's deferred
-// read-then-write transactions can still fail with SQLITE_BUSY_SNAPSHOT when the host commits
-// while they read; the host itself sees no error and nothing acknowledged is lost.
+// Known limit (docs/compatibility.md): in WAL mode a few of EmDash's deferred read-then-write
+// transactions can still fail with SQLITE_BUSY(_SNAPSHOT) when they begin in the microseconds
+// of the host's commit; the host itself sees no error and nothing acknowledged is lost.
 TEST_F(EmdashSiteTest, EmdashAndTheHostWritingAtOnceLoseNothingInWalMode) {
   if (TestOnPostgres()) return;  // a SQLite journal mode; PostgreSQL runs the test above
   ASSERT_TRUE(ExecSqlite(PathOf(url_), "PRAGMA journal_mode=WAL"));

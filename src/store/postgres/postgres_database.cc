@@ -234,7 +234,7 @@ class PostgresConnection : public Connection {
   }
 
  protected:
-  Status Begin() override {
+  Status Begin(int) override {
     PS_TRY(ExecScript("BEGIN"));
     in_tx_ = true;
     return Status::Ok();
@@ -455,7 +455,7 @@ class ExhaustedConnection : public Connection {
   Status ExecScript(std::string_view) override { return Fail(); }
 
  protected:
-  Status Begin() override { return Fail(); }
+  Status Begin(int) override { return Fail(); }
   Status Commit() override { return Fail(); }
   void Rollback() override {}
 

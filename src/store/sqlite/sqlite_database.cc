@@ -88,13 +88,22 @@ class SqliteConnection : public Connection {
   // cannot have it at once: SQLite fails a reader's upgrade at once while another connection
   // holds the write lock, so holding it beside a reader would fail EmDash's transaction. In
   // WAL mode readers never block a writer, and BEGIN IMMEDIATE waits on the busy handler.
-  Status Begin() override {
-    turns_->WaitForTurn(wal_);
+  Status Begin(int attempt) override {
     if (wal_) {
-      PS_TRY(ExecScript("BEGIN IMMEDIATE"));
-      locked_at_ = std::chrono::steady_clock::now();
+      // A reader that slipped in between the wait and the lock would fail its upgrade at once
+      // while this holds the write lock (SQLITE_BUSY: SQLite never lets a reader in a
+      // transaction wait for the write lock): let go and wait again, for a while.
+      if (attempt == 1) patience_until_ = std::chrono::steady_clock::now() + kPatience;
+      for (;;) {
+        turns_->WaitForTurn(true);
+        PS_TRY(ExecScript("BEGIN IMMEDIATE"));
+        locked_at_ = std::chrono::steady_clock::now();
+        if (locked_at_ >= patience_until_ || !turns_->OtherProcessReading(true)) break;
+        Rollback();
+      }
       return Status::Ok();
     }
+    turns_->WaitForTurn(false);
     sqlite3_busy_timeout(db_, 0);
     const auto deadline =
         std::chrono::steady_clock::now() + std::chrono::milliseconds(kBusyTimeoutMs);
@@ -113,6 +122,16 @@ class SqliteConnection : public Connection {
     sqlite3_busy_timeout(db_, kBusyTimeoutMs);
     locked_at_ = std::chrono::steady_clock::now();
     return st;
+  }
+  // WAL mode: a reader in another process that began while this transaction ran would, if it
+  // goes on to write (EmDash's deferred read-then-write transactions), fail with
+  // SQLITE_BUSY_SNAPSHOT once this commits: its snapshot would be stale, and no busy timeout
+  // helps. Rolling back instead leaves its snapshot current, and Begin waits for it to finish
+  // before this runs again. What remains is the moment between this look and the commit.
+  // (Under a rollback journal, BEGIN EXCLUSIVE already kept every reader out.)
+  bool YieldBeforeCommit() override {
+    return wal_ && std::chrono::steady_clock::now() < patience_until_ &&
+           turns_->OtherProcessReading(true);
   }
   Status Commit() override {
     Status st = ExecScript("COMMIT");
@@ -193,6 +212,7 @@ class SqliteConnection : public Connection {
     if (out) {
       int n = sqlite3_column_count(stmt);
       out->columns.clear();
+      out->rows.clear();  // a transaction run again starts from scratch (database.h)
       for (int i = 0; i < n; ++i) out->columns.emplace_back(sqlite3_column_name(stmt, i));
     }
     for (;;) {
@@ -230,6 +250,10 @@ class SqliteConnection : public Connection {
   WriterTurns* turns_;
   std::chrono::steady_clock::time_point locked_at_;
   bool wal_ = false;
+  // How long one transaction lets other processes' readers go first (WAL mode): a reader that
+  // never ends delays this host's write by about this much, not for ever.
+  static constexpr std::chrono::milliseconds kPatience{500};
+  std::chrono::steady_clock::time_point patience_until_;
   std::unordered_map<std::string, sqlite3_stmt*> cache_;
 };
 

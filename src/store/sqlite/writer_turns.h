@@ -7,7 +7,9 @@
 // the middle of a transaction does. So before this host starts a write transaction it waits
 // while another process holds a read lock on the file (POSIX locks other processes hold are
 // visible through F_GETLK; this process's own are not), and it holds the write lock at most
-// half the time, so EmDash's busy handler, which polls at growing intervals, gets its turn.
+// half the time, so EmDash's busy handler, which polls at growing intervals, gets its turn. In
+// WAL mode the connection also lets go of the lock when a reader slipped in after the wait, and
+// rolls back and runs again rather than commit under a reader (sqlite_database.cc).
 //
 // Contract: one object per database file in this process (For() shares it between databases
 // opened on one path), used by all of the host's connections to it.
@@ -39,10 +41,10 @@ class WriterTurns {
   void WaitForTurn(bool wal);
   // A write transaction ended after holding the write lock for `held`.
   void Done(std::chrono::steady_clock::duration held);
-
- private:
+  // Whether another process holds a read lock on the file now (WAL: a read mark in -shm).
   bool OtherProcessReading(bool wal);
 
+ private:
   const std::string path_;
   std::mutex mu_;
   int db_fd_ = -1;
