@@ -261,19 +261,19 @@ int RunServe(const ServeConfig& cfg, std::ostream& out, std::ostream& err) {
   auto registry = std::make_unique<PluginRegistry>(
       **db, *runner, *metrics, RegistryOptions{cfg.hook_timeout_ms, limits_for, cfg.embedded});
   auto pipeline = std::make_unique<Pipeline>(*registry, *background);
-  bridge::EmailSender transport;
-  if (cfg.email.transport == "smtp") {
-    transport = MakeSmtpSender(cfg.email);
-    spdlog::info("email: smtp via {}", cfg.email.smtp_url);
-  } else {
-    std::string outbox = (fs::path(cfg.data_dir) / "outbox.jsonl").string();
-    transport = bridge::MakeOutboxEmailSender(outbox);
-    spdlog::info("email: appended to {}", outbox);
-  }
   if (cfg.embedded) {
     runner->SetEmailSender(hub->Offers("email") ? hub->EmailSender() : nullptr);
     spdlog::info("embedded: email and media go to the embedding process once it offers them");
   } else {
+    bridge::EmailSender transport;
+    if (cfg.email.transport == "smtp") {
+      transport = MakeSmtpSender(cfg.email);
+      spdlog::info("email: smtp via {}", cfg.email.smtp_url);
+    } else {
+      std::string outbox = (fs::path(cfg.data_dir) / "outbox.jsonl").string();
+      transport = bridge::MakeOutboxEmailSender(outbox);
+      spdlog::info("email: appended to {}", outbox);
+    }
     runner->SetEmailSender(MakeEmailPipeline(*pipeline, *registry, transport));
   }
   auto site = std::make_unique<Site>(**db, runner->bridge(), *pipeline, media);

@@ -82,6 +82,7 @@ class Serve {
  public:
   explicit Serve(fs::path data) : data_(std::move(data)) {}
   ~Serve() {
+    CloseStdin();
     if (pid_ > 0) {
       // A clean stop, so that sanitizer builds check the whole run (leaks included).
       if (Stop(SIGTERM) != 0 && pid_ > 0) {
@@ -109,6 +110,13 @@ class Serve {
   std::vector<std::string> args;           // after `serve`
   std::map<std::string, std::string> env;  // added to a cleaned environment
   bool default_listen = true;              // --listen 127.0.0.1:0 unless args set one
+  bool stdin_pipe = false;  // stdin is a pipe the test holds (embedded mode exits when it closes)
+
+  // Closes the test's end of the stdin pipe (what the embedding process's exit does).
+  void CloseStdin() {
+    if (stdin_fd_ >= 0) ::close(stdin_fd_);
+    stdin_fd_ = -1;
+  }
 
   // Starts the process and waits (bounded) until /healthz answers.
   void Start() {
@@ -142,11 +150,20 @@ class Serve {
     err_paths_.push_back(err_path_);
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    int in[2] = {-1, -1};
+    if (stdin_pipe) {
+      CloseStdin();
+      ASSERT_EQ(::pipe2(in, O_CLOEXEC), 0);
+      posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+      stdin_fd_ = in[1];
+    } else {
+      posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    }
     posix_spawn_file_actions_addopen(&fa, 1, out_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     posix_spawn_file_actions_addopen(&fa, 2, err_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     int rc = posix_spawn(&pid_, kServeBinary.c_str(), &fa, nullptr, cargv.data(), cenv.data());
     posix_spawn_file_actions_destroy(&fa);
+    if (in[0] >= 0) ::close(in[0]);
     ASSERT_EQ(rc, 0) << "cannot start " << kServeBinary;
 
     bool up = Eventually(
@@ -272,6 +289,7 @@ class Serve {
 
  private:
   fs::path data_;
+  int stdin_fd_ = -1;
   pid_t pid_ = -1;
   bool exited_ = false;
   int exit_code_ = -1;
