@@ -45,6 +45,7 @@ const std::vector<FlagHelp>& Flags() {
       {"site-name", "TEXT", "ctx.site.name"},
       {"site-url", "URL", "ctx.site.url"},
       {"site-locale", "LOCALE", "Default locale (default en)"},
+      {"site-trailing-slash", "MODE", "ctx.site.trailingSlash: always, never or ignore (default)"},
       {"site-locales", "LOCALE", "Configured locales (i18n)", true},
       {"workers", "N", "Threads serving requests (default 16)"},
       {"max-body-mb", "N", "JSON request body cap in MiB (default 1)"},

@@ -1052,24 +1052,25 @@ Result<json::value> Runner::Impl::Invoke(const PluginHandle& h, const std::strin
 }
 
 Result<json::value> Runner::InvokeHook(const PluginHandle& h, const std::string& hook,
-                                       const json::value& event) {
+                                       const std::optional<json::value>& event) {
   json::object body;
-  body["event"] = event;
+  if (event) body["event"] = *event;
   return impl_->Invoke(h, "hook", hook, body);
 }
 
 Result<json::value> Runner::InvokeHook(const PluginHandle& h, const std::string& hook,
-                                       const json::value& event,
+                                       const std::optional<json::value>& event,
                                        std::chrono::milliseconds timeout) {
   json::object body;
-  body["event"] = event;
+  if (event) body["event"] = *event;
   return impl_->Invoke(h, "hook", hook, body, int64_t(timeout.count()));
 }
 
 Result<json::value> Runner::InvokeRoute(const PluginHandle& h, const std::string& route,
-                                        const json::value& input, const json::value& request) {
+                                        const std::optional<json::value>& input,
+                                        const json::value& request) {
   json::object body;
-  body["input"] = input;
+  if (input) body["input"] = *input;
   body["request"] = request;
   return impl_->Invoke(h, "route", route, body);
 }

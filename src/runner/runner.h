@@ -113,15 +113,19 @@ class Runner {
   // Starts the bundle's plugin and waits until it is ready (bounded). Loading an id that is
   // already loaded replaces it (the old process is stopped after the new one is ready).
   Result<PluginHandle> Load(const manifest::Bundle& bundle);
+  // An absent event or input (nullopt) reaches the handler as `undefined`, as EmDash's runners
+  // pass it; a hook that returns undefined answers null.
   Result<json::value> InvokeHook(const PluginHandle& h, const std::string& hook,
-                                 const json::value& event);
+                                 const std::optional<json::value>& event);
   // The same with the hook's own timeout: the invocation is bounded by the shorter of `timeout`
   // and the plugin's wall-time limit. Running past a shorter timeout fails with
   // wall_time_exceeded, `Plugin <id> exceeded its hook timeout of <ms>ms during hook:<name>`.
   Result<json::value> InvokeHook(const PluginHandle& h, const std::string& hook,
-                                 const json::value& event, std::chrono::milliseconds timeout);
+                                 const std::optional<json::value>& event,
+                                 std::chrono::milliseconds timeout);
   Result<json::value> InvokeRoute(const PluginHandle& h, const std::string& route,
-                                  const json::value& input, const json::value& request);
+                                  const std::optional<json::value>& input,
+                                  const json::value& request);
   Status Terminate(const PluginHandle& h);
   void TerminateAll();
   // Loaded, current and not quarantined.

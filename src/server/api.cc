@@ -85,13 +85,13 @@ HttpResponse FromResult(int ok_status, const Result<json::value>& r) {
 }
 
 // The event of a hook request (`{"event": …}`, default {}) after checking the hook's name; a
-// null event stays null unless null_is_empty.
-Result<json::value> HookEvent(const HttpRequest& r, const std::string& hook, bool null_is_empty) {
+// null event is {} too.
+Result<json::value> HookEvent(const HttpRequest& r, const std::string& hook) {
   if (!manifest::IsHookName(hook)) return InvalidArgument("unknown hook " + Quote(hook));
   PS_ASSIGN(json::value body, BodyJson(r, json::object()));
   if (!body.is_object()) return InvalidArgument("request body: expected an object");
   json::value ev = json::object();
-  if (auto* e = body.get_object().if_contains("event"); e && !(null_is_empty && e->is_null())) {
+  if (auto* e = body.get_object().if_contains("event"); e && !e->is_null()) {
     ev = *e;
   }
   return ev;
@@ -253,7 +253,7 @@ HttpResponse Api::Route(const HttpRequest& r, const std::vector<std::string>& se
   if (seg.size() == 3 && seg[1] == "hooks") {
     if (m != "POST") return MethodNotAllowed("POST");
     const std::string& hook = seg[2];
-    auto event = HookEvent(r, hook, /*null_is_empty=*/true);
+    auto event = HookEvent(r, hook);
     if (!event.ok()) return FromStatus(event.status());
     const json::value& ev = *event;
     if (!ev.is_object()) {
@@ -392,9 +392,13 @@ HttpResponse Api::Plugins(const HttpRequest& r, const std::vector<std::string>& 
   if (seg.size() == 5 && seg[3] == "hooks") {
     if (m != "POST") return MethodNotAllowed("POST");
     const std::string& hook = seg[4];
-    auto event = HookEvent(r, hook, /*null_is_empty=*/false);
-    if (!event.ok()) return FromStatus(event.status());
-    const json::value& ev = *event;
+    // One plugin's hook, as EmDash's runners invoke it: any name (a hook the module does not
+    // define answers null), and an absent event stays absent (undefined in the plugin).
+    auto body = BodyJson(r, json::object());
+    if (!body.ok()) return FromStatus(body.status());
+    if (!body->is_object()) return Error(400, "bad_request", "request body: expected an object");
+    std::optional<json::value> ev;
+    if (auto* e = body->get_object().if_contains("event")) ev = *e;
     // The registry resolves the plugin and its registered timeout under one lock (no PluginView
     // per call: it copies the manifest and reads /proc).
     auto res = plugins_.InvokeHook(id, hook, ev);
@@ -410,7 +414,7 @@ HttpResponse Api::Plugins(const HttpRequest& r, const std::vector<std::string>& 
     if (!body.ok()) return FromStatus(body.status());
     if (!body->is_object()) return Error(400, "bad_request", "request body: expected an object");
     const auto& o = body->get_object();
-    json::value input = nullptr;
+    std::optional<json::value> input;  // absent: undefined in the plugin, as on EmDash
     if (auto* i = o.if_contains("input")) input = *i;
     json::value request;
     if (auto* q = o.if_contains("request"); q && !q->is_null()) {

@@ -43,6 +43,7 @@ const std::vector<OptionDef>& Defs() {
       {"site-name", Kind::kString},
       {"site-url", Kind::kString},
       {"site-locale", Kind::kString},
+      {"site-trailing-slash", Kind::kString},
       {"site-locales", Kind::kList},
       {"workers", Kind::kInt},
       {"max-body-mb", Kind::kInt},
@@ -218,6 +219,11 @@ class Builder {
     if (name == "site-name") c_->site.name = s;
     if (name == "site-url") c_->site.url = s;
     if (name == "site-locale") c_->site.locale = s;
+    if (name == "site-trailing-slash") {
+      if (s != "always" && s != "never" && s != "ignore")
+        return InvalidArgument(where + ": expected always, never or ignore, got " + Quote(s));
+      c_->site.trailing_slash = s;
+    }
     if (name == "log-level") {
       static const std::vector<std::string> kLevels = {"trace", "debug", "info",
                                                        "warn",  "error", "off"};

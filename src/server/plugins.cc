@@ -650,7 +650,7 @@ std::optional<runner::PluginHandle> PluginRegistry::HandleOf(
 }
 
 Result<json::value> PluginRegistry::InvokeHook(const std::string& id, const std::string& hook,
-                                               const json::value& event,
+                                               const std::optional<json::value>& event,
                                                std::optional<std::chrono::milliseconds> timeout) {
   Status why;
   std::optional<std::chrono::milliseconds> registered;
@@ -665,7 +665,7 @@ Result<json::value> PluginRegistry::InvokeHook(const std::string& id, const std:
 }
 
 Result<json::value> PluginRegistry::InvokeRoute(const std::string& id, const std::string& route,
-                                                const json::value& input,
+                                                const std::optional<json::value>& input,
                                                 const json::value& request) {
   Status why;
   auto handle = HandleOf(id, &why);

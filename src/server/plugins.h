@@ -115,10 +115,11 @@ class PluginRegistry {
   // registered for it, else DefaultHookTimeout. Errors: not_found (no such plugin),
   // plugin_unavailable (disabled or not running), and the runner's codes.
   Result<json::value> InvokeHook(const std::string& id, const std::string& hook,
-                                 const json::value& event,
+                                 const std::optional<json::value>& event,
                                  std::optional<std::chrono::milliseconds> timeout = {});
   Result<json::value> InvokeRoute(const std::string& id, const std::string& route,
-                                  const json::value& input, const json::value& request);
+                                  const std::optional<json::value>& input,
+                                  const json::value& request);
 
   // The effective timeout of a hook for a plugin that does not register it.
   std::chrono::milliseconds DefaultHookTimeout(const std::string& id) const;

@@ -269,6 +269,9 @@ export class Host {
     if (siteInfo?.name) args.push("--site-name", String(siteInfo.name));
     if (siteInfo?.url) args.push("--site-url", String(siteInfo.url));
     if (siteInfo?.locale) args.push("--site-locale", String(siteInfo.locale));
+    if (["always", "never", "ignore"].includes(siteInfo?.trailingSlash)) {
+      args.push("--site-trailing-slash", siteInfo.trailingSlash);
+    }
 
     // The host reads PLUGIN_SANDBOX_<OPTION> variables too: never let a token or a plugin
     // directory meant for a standalone host reach the embedded one.

@@ -280,7 +280,11 @@ export class PluginSandboxRunner {
     if (res.status === 200) {
       if (res.body.length === 0) return undefined;
       const doc = JSON.parse(res.body.toString("utf8"));
-      return kind === "hook" ? doc?.value : doc;
+      // JSON cannot say undefined: a hook that returns nothing comes back as null, and EmDash's
+      // runtime treats the two alike, so it is given undefined, as EmDash's own runner gives it
+      // (docs/compatibility.md).
+      if (kind === "hook") return doc?.value ?? undefined;
+      return doc;
     }
     const { code, message } = parseErrorBody(res.status, res.body);
     throw invocationError(instance, kind, name, res.status, code, message, wall);

@@ -524,8 +524,9 @@ async function runHook(name, input, inv) {
 
 async function runRoute(name, input, inv) {
   const entry = routeEntry(name);
-  if (!entry || typeof entry.handler !== "function") {
-    return { status: 404, text: `Route not found: ${name}` };
+  if (!entry) return { status: 404, text: `Route not found: ${name}` };
+  if (typeof entry.handler !== "function") {
+    return errorResponse(new Error(`Route ${name} handler is not a function`));
   }
   let result;
   try {
