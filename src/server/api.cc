@@ -392,8 +392,12 @@ HttpResponse Api::Plugins(const HttpRequest& r, const std::vector<std::string>& 
   if (seg.size() == 5 && seg[3] == "hooks") {
     if (m != "POST") return MethodNotAllowed("POST");
     const std::string& hook = seg[4];
-    // One plugin's hook, as EmDash's runners invoke it: any name (a hook the module does not
-    // define answers null), and an absent event stays absent (undefined in the plugin).
+    // One plugin's hook, as EmDash's runners invoke it: an absent event stays absent (undefined
+    // in the plugin), and in embedded mode any name (a hook the module does not define answers
+    // null).
+    if (!options_.embedded && !manifest::IsHookName(hook)) {
+      return FromStatus(InvalidArgument("unknown hook " + Quote(hook)));
+    }
     auto body = BodyJson(r, json::object());
     if (!body.ok()) return FromStatus(body.status());
     if (!body->is_object()) return Error(400, "bad_request", "request body: expected an object");

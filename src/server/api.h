@@ -31,6 +31,9 @@ struct ApiOptions {
   std::string started_at;  // ISO time, for the synthetic admin user of private routes
   // GET /v1/channel (docs/channel.md), after the token check: the upgrade's answer.
   std::function<HttpResponse(const HttpRequest&)> channel_upgrade;
+  // Embedded mode (docs/channel.md): one plugin's hook may have any name, as EmDash's runners
+  // allow (a hook the module does not define answers null); otherwise an unknown name is a 400.
+  bool embedded = false;
 };
 
 class Api {

@@ -288,6 +288,7 @@ int RunServe(const ServeConfig& cfg, std::ostream& out, std::ostream& err) {
   ao.max_upload_bytes = cfg.max_upload_bytes;
   ao.limits_for = limits_for;
   ao.started_at = NowIso();
+  ao.embedded = cfg.embedded;
   ao.channel_upgrade = [h = hub.get()](const HttpRequest& r) { return h->Upgrade(r); };
   auto api = std::make_unique<Api>(*registry, *pipeline, *site, *metrics, *runner, ao);
   api_raw = api.get();
