@@ -201,6 +201,7 @@ export class Channel {
   #pending = new Map(); // id -> {resolve, reject, deadline, timeoutMs, what}
   #nextId = 1;
   #closed = false;
+  #out = []; // frames queued in this turn of the event loop (#queue)
   #closeReason = "not open";
   #timer = null;
   #timerAt = Infinity;
@@ -256,16 +257,30 @@ export class Channel {
       this.#pending.set(id, { resolve, reject, deadline, timeoutMs, method, target });
       if (this.#pending.size === 1) this.#socket.ref();
       if (deadline < this.#timerAt) this.#arm(deadline);
-      if (isString) {
-        this.#socket.write(len === 0 ? header : header + body);
-      } else {
-        this.#socket.cork();
-        this.#socket.write(header);
-        if (len > 0) this.#socket.write(body);
-        this.#socket.uncork();
-      }
+      this.#queue(header);
+      if (len > 0) this.#queue(body);
     });
   }
+
+  // Frames written in one turn of the event loop go out in one write: callers woken together
+  // (one `data` event can answer many) send together, and the host reads them in one go.
+  #queue(chunk) {
+    this.#out.push(chunk);
+    if (this.#out.length === 1) queueMicrotask(this.#flush);
+  }
+
+  #flush = () => {
+    const out = this.#out;
+    this.#out = [];
+    if (this.#closed || out.length === 0) return;
+    if (out.every((c) => typeof c === "string")) {
+      this.#socket.write(out.length === 1 ? out[0] : out.join(""));
+      return;
+    }
+    this.#socket.cork();
+    for (const chunk of out) this.#socket.write(chunk);
+    this.#socket.uncork();
+  };
 
   /** Closes the channel; every request in flight rejects with a ChannelClosedError. */
   close(reason = "closed by the runner") {
@@ -316,7 +331,7 @@ export class Channel {
 
   #answer(id, status, text) {
     if (this.#closed) return;
-    this.#socket.write(`R ${id} ${status} ${Buffer.byteLength(text)}\n${text}`);
+    this.#queue(`R ${id} ${status} ${Buffer.byteLength(text)}\n${text}`);
   }
 
   // One timer for all deadlines: armed for the earliest, sweeps, re-arms for the next.
