@@ -25,6 +25,9 @@
 //    memoryMb 128, cpuMs 2000) beside a neighbour, then the bombing plugin
 //    reinstalled (terminate + load): neighbour latency, peak PSS, reinstall
 //    time until its first answer.
+//
+// bench/emdash/transports.mjs compares the ways a Node process can reach the host
+// (the channel, http.Agent with and without keep-alive, fetch) on one route call.
 
 import { writeFileSync, readFileSync, copyFileSync, mkdtempSync, rmSync } from "node:fs";
 import { availableParallelism, loadavg, tmpdir } from "node:os";

@@ -51,6 +51,12 @@ class ChannelClient {
     Send("Q " + std::to_string(id) + " " + method + " " + target + " " +
          std::to_string(body.size()) + "\n" + body);
   }
+  // A request and the next frame (an answer, or a call the request caused).
+  std::optional<Frame> Call(uint64_t id, const std::string& method, const std::string& target,
+                            const std::string& body = "") {
+    Request(id, method, target, body);
+    return Read();
+  }
   void Reply(uint64_t id, int status, const std::string& body) {
     Send("R " + std::to_string(id) + " " + std::to_string(status) + " " +
          std::to_string(body.size()) + "\n" + body);
@@ -153,8 +159,7 @@ class ChannelTest : public ::testing::Test {
     EXPECT_NE(c.head().find("Upgrade: plugin-sandbox-channel/1"), std::string::npos) << c.head();
   }
   void Install(ChannelClient& c) {
-    c.Request(1, "PUT", "/v1/plugins/echo", InstallBody());
-    auto f = c.Read();
+    auto f = c.Call(1, "PUT", "/v1/plugins/echo", InstallBody());
     ASSERT_TRUE(f);
     ASSERT_EQ(f->third, "201") << f->body;
   }
@@ -198,21 +203,18 @@ TEST_F(ChannelTest, EmailAndMediaGoBackToTheProcessThatOfferedThem) {
   Open(c);
   Install(c);
   // Not offered yet: EmDash's own refusal.
-  c.Request(2, "POST", "/v1/plugins/echo/routes/mail", R"({"input":{}})");
-  auto refused = c.Read();
+  auto refused = c.Call(2, "POST", "/v1/plugins/echo/routes/mail", R"({"input":{}})");
   ASSERT_TRUE(refused);
   EXPECT_EQ(refused->third, "500");
   EXPECT_NE(refused->body.find("Email is not configured. No email provider is available."),
             std::string::npos)
       << refused->body;
 
-  c.Request(3, "POST", "/v1/channel/hello", R"({"email":true,"media":true})");
-  auto hello = c.Read();
+  auto hello = c.Call(3, "POST", "/v1/channel/hello", R"({"email":true,"media":true})");
   ASSERT_TRUE(hello);
   EXPECT_EQ(hello->body, R"({"ok":true})");
 
-  c.Request(4, "POST", "/v1/plugins/echo/routes/mail", R"({"input":{}})");
-  auto call = c.Read();
+  auto call = c.Call(4, "POST", "/v1/plugins/echo/routes/mail", R"({"input":{}})");
   ASSERT_TRUE(call);
   ASSERT_EQ(call->kind, "C");
   EXPECT_EQ(call->third, "email");
@@ -227,8 +229,7 @@ TEST_F(ChannelTest, EmailAndMediaGoBackToTheProcessThatOfferedThem) {
   EXPECT_EQ(sent->id, 4u);
   EXPECT_EQ(sent->body, R"({"sent":true})");
 
-  c.Request(5, "POST", "/v1/plugins/echo/routes/upload", R"({"input":{}})");
-  auto up = c.Read();
+  auto up = c.Call(5, "POST", "/v1/plugins/echo/routes/upload", R"({"input":{}})");
   ASSERT_TRUE(up);
   ASSERT_EQ(up->third, "media-upload") << up->body;
   size_t nl = up->body.find('\n');
@@ -243,8 +244,7 @@ TEST_F(ChannelTest, EmailAndMediaGoBackToTheProcessThatOfferedThem) {
   EXPECT_EQ(uploaded->body, "{\"key\":\"" + Str(head->at("key")) + "\"}");
 
   // The site's email pipeline failing: the plugin sees its message.
-  c.Request(6, "POST", "/v1/plugins/echo/routes/mail", R"({"input":{}})");
-  auto again = c.Read();
+  auto again = c.Call(6, "POST", "/v1/plugins/echo/routes/mail", R"({"input":{}})");
   ASSERT_TRUE(again);
   ASSERT_EQ(again->kind, "C");
   c.Reply(again->id, 500, R"({"error":{"message":"SMTP said no"}})");
@@ -260,13 +260,11 @@ TEST_F(ChannelTest, AnOverCapBodyIsRefusedAndTheChannelGoesOn) {
   serve_.Start();
   ChannelClient c;
   Open(c);
-  c.Request(1, "POST", "/v1/hooks/content:afterSave", std::string((1 << 20) + 10, 'x'));
-  auto big = c.Read();
+  auto big = c.Call(1, "POST", "/v1/hooks/content:afterSave", std::string((1 << 20) + 10, 'x'));
   ASSERT_TRUE(big);
   EXPECT_EQ(big->third, "413");
   EXPECT_NE(big->body.find("payload_too_large"), std::string::npos);
-  c.Request(2, "GET", "/healthz");
-  auto ok = c.Read();
+  auto ok = c.Call(2, "GET", "/healthz");
   ASSERT_TRUE(ok);
   EXPECT_EQ(ok->id, 2u);
   EXPECT_EQ(ok->third, "200");
@@ -279,8 +277,7 @@ TEST_F(ChannelTest, AMalformedFrameEndsOnlyItsChannel) {
   Open(good);
   bad.Send("Q one GET /healthz 0\n");
   EXPECT_TRUE(bad.Closed());
-  good.Request(1, "GET", "/healthz");
-  auto f = good.Read();
+  auto f = good.Call(1, "GET", "/healthz");
   ASSERT_TRUE(f);
   EXPECT_EQ(f->third, "200");
   EXPECT_NE(serve_.Log().find("closed: a malformed frame header"), std::string::npos)
@@ -299,12 +296,10 @@ TEST_F(ChannelTest, InstallsLiveInMemoryAndFireNoLifecycleHook) {
     ChannelClient c;
     Open(c);
     Install(c);
-    c.Request(2, "POST", "/v1/plugins/echo/routes/installed", R"({"input":{}})");
-    auto f = c.Read();
+    auto f = c.Call(2, "POST", "/v1/plugins/echo/routes/installed", R"({"input":{}})");
     ASSERT_TRUE(f);
     EXPECT_EQ(f->body, R"({"installed":null})") << "plugin:install must be EmDash's to fire";
-    c.Request(3, "DELETE", "/v1/plugins/echo");
-    auto d = c.Read();
+    auto d = c.Call(3, "DELETE", "/v1/plugins/echo");
     ASSERT_TRUE(d);
     EXPECT_EQ(d->body, R"({"id":"echo","uninstalled":true,"keptData":true})");
     Install(c);
@@ -313,8 +308,7 @@ TEST_F(ChannelTest, InstallsLiveInMemoryAndFireNoLifecycleHook) {
   serve_.Start();
   ChannelClient c;
   Open(c);
-  c.Request(1, "GET", "/v1/plugins");
-  auto f = c.Read();
+  auto f = c.Call(1, "GET", "/v1/plugins");
   ASSERT_TRUE(f);
   EXPECT_EQ(f->body, "[]") << "an embedded host starts with no plugin: the site loads them";
 }
