@@ -28,11 +28,32 @@ bool ReadByte(int fd, int timeout_ms) {
   return ::read(fd, &c, 1) == 1;
 }
 
+// Blocks until no process holds the WAL write lock (byte 120 of -shm, SQLite's WAL_WRITE_LOCK),
+// at most 10 s (an alarm interrupts the wait). Takes and drops a read lock on that byte through
+// its own descriptor; SQLite in this process never holds that byte as a reader, and the
+// descriptor stays open (closing it would drop every lock this process holds on the file).
+bool WaitForWriteLockFree(int shm_fd) {
+  struct sigaction quiet = {};
+  quiet.sa_handler = [](int) {};  // no SA_RESTART: the wait returns EINTR
+  ::sigaction(SIGALRM, &quiet, nullptr);
+  struct flock fl = {};
+  fl.l_type = F_RDLCK;
+  fl.l_whence = SEEK_SET;
+  fl.l_start = 120;
+  fl.l_len = 1;
+  ::alarm(10);
+  int rc = ::fcntl(shm_fd, F_SETLKW, &fl);
+  ::alarm(0);
+  if (rc != 0) return false;
+  fl.l_type = F_UNLCK;
+  return ::fcntl(shm_fd, F_SETLK, &fl) == 0;
+}
+
 // The other process: on a byte from `go` it begins a deferred transaction and reads (as
-// EmDash's transactions do), says so on `told`, then writes and commits, retrying the
-// upgrade only while it fails with plain SQLITE_BUSY (the host holding the lock for a moment;
-// SQLITE_BUSY_SNAPSHOT, a stale snapshot, can never succeed). Exits 0 when its commit landed,
-// 61 on SQLITE_BUSY_SNAPSHOT, another non-zero code on anything else.
+// EmDash's transactions do), says so on `told`, then writes and commits. Its upgrade fails at
+// once with plain SQLITE_BUSY while the host holds the write lock, so it waits for the lock to
+// be let go and tries again (SQLITE_BUSY_SNAPSHOT, a stale snapshot, can never succeed). Exits
+// 0 when its commit landed, 61 on SQLITE_BUSY_SNAPSHOT, another non-zero code on anything else.
 [[noreturn]] void Reader(const std::string& path, int go, int told) {
   sqlite3* db = nullptr;
   if (sqlite3_open(path.c_str(), &db) != SQLITE_OK) _exit(2);
@@ -40,10 +61,12 @@ bool ReadByte(int fd, int timeout_ms) {
   if (!ReadByte(go, 10000)) _exit(3);
   if (sqlite3_exec(db, "BEGIN; SELECT COUNT(*) FROM t;", nullptr, nullptr, nullptr) != SQLITE_OK)
     _exit(4);
+  int shm = ::open((path + "-shm").c_str(), O_RDWR | O_CLOEXEC);
+  if (shm < 0) _exit(7);
   if (::write(told, "r", 1) != 1) _exit(5);
   int rc = SQLITE_BUSY;
-  for (int i = 0; i < 2000 && rc == SQLITE_BUSY; ++i) {
-    if (i > 0) ::usleep(1000);  // pacing of a bounded retry, as a busy handler would
+  for (int i = 0; i < 100 && rc == SQLITE_BUSY; ++i) {
+    if (i > 0 && !WaitForWriteLockFree(shm)) _exit(8);
     rc = sqlite3_exec(db, "INSERT INTO t VALUES ('reader')", nullptr, nullptr, nullptr);
     if (rc != SQLITE_OK) rc = sqlite3_extended_errcode(db);
   }
