@@ -361,6 +361,17 @@ void Loader::ReadManifest() {
   }
 }
 
+// What is wrong with a module's text (empty, not UTF-8, a NUL byte), or "" when nothing is.
+std::string ModuleTextProblem(std::string_view data, const std::string& what) {
+  if (data.empty()) return "empty; expected " + what;
+  size_t bad = InvalidUtf8At(data);
+  if (bad != std::string_view::npos)
+    return "not UTF-8 text (invalid byte at offset " + std::to_string(bad) + "); expected " + what;
+  if (data.find('\0') != std::string_view::npos)
+    return "contains a NUL byte; expected " + what + " as text";
+  return "";
+}
+
 void Loader::ReadModule(const std::string& rel, const std::string& what) {
   std::string name = tree_.Name(rel);
   File f = tree_.Read(rel);
@@ -374,13 +385,7 @@ void Loader::ReadModule(const std::string& rel, const std::string& what) {
     case File::kOk:
       break;
   }
-  if (f.data.empty()) return Problem(name, "empty; expected " + what);
-  size_t bad = InvalidUtf8At(f.data);
-  if (bad != std::string_view::npos)
-    return Problem(name, "not UTF-8 text (invalid byte at offset " + std::to_string(bad) +
-                             "); expected " + what);
-  if (f.data.find('\0') != std::string::npos)
-    return Problem(name, "contains a NUL byte; expected " + what + " as text");
+  if (std::string p = ModuleTextProblem(f.data, what); !p.empty()) return Problem(name, p);
   bundle_.module_source = std::move(f.data);
   bundle_.module_path = tree_.Location(rel);
 }
@@ -638,13 +643,8 @@ Result<Bundle> BundleFromMemory(const json::value& manifest, std::string module,
     b.manifest = std::move(m).value();
   }
   const std::string where = std::string(label) + " code";
-  if (module.empty()) {
-    problems.push_back(where + ": empty; expected the plugin's ES module");
-  } else if (size_t bad = InvalidUtf8At(module); bad != std::string_view::npos) {
-    problems.push_back(where + ": not UTF-8 text (invalid byte at offset " + std::to_string(bad) +
-                       ")");
-  } else if (module.find('\0') != std::string::npos) {
-    problems.push_back(where + ": contains a NUL byte; expected the plugin's ES module as text");
+  if (std::string p = ModuleTextProblem(module, "the plugin's ES module"); !p.empty()) {
+    problems.push_back(where + ": " + p);
   }
   if (!problems.empty()) {
     std::string msg;

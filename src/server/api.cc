@@ -370,7 +370,7 @@ HttpResponse Api::Plugins(const HttpRequest& r, const std::vector<std::string>& 
     }
     if (m == "DELETE") {
       const std::string* keep = r.Query("keepData");
-      bool keep_data = (keep && (*keep == "true" || *keep == "1")) || plugins_.AlwaysKeepsData();
+      bool keep_data = (keep && (*keep == "true" || *keep == "1")) || options_.embedded;
       Status st = plugins_.Uninstall(id, keep_data);
       if (!st.ok()) return FromStatus(st);
       json::object out;

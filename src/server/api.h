@@ -32,7 +32,8 @@ struct ApiOptions {
   // GET /v1/channel (docs/channel.md), after the token check: the upgrade's answer.
   std::function<HttpResponse(const HttpRequest&)> channel_upgrade;
   // Embedded mode (docs/channel.md): one plugin's hook may have any name, as EmDash's runners
-  // allow (a hook the module does not define answers null); otherwise an unknown name is a 400.
+  // allow (a hook the module does not define answers null), where otherwise an unknown name is a
+  // 400; and an uninstall keeps the plugin's data (the registry's embedded mode does).
   bool embedded = false;
 };
 

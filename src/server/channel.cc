@@ -16,6 +16,7 @@
 #include <set>
 
 #include "common/json.h"
+#include "server/api.h"
 
 namespace ps::server {
 namespace {
@@ -47,15 +48,6 @@ bool Number(std::string_view s, uint64_t max, uint64_t* out) {
   if (s.empty() || s.size() > 16) return false;
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
   return ec == std::errc() && p == s.data() + s.size() && *out <= max;
-}
-
-std::string ErrorBody(const std::string& code, const std::string& message) {
-  json::object e;
-  e["code"] = code;
-  e["message"] = message;
-  json::object doc;
-  doc["error"] = std::move(e);
-  return Stringify(doc);
 }
 
 }  // namespace
@@ -101,7 +93,7 @@ struct Channel {
   }
 };
 
-struct ChannelHub::Impl {
+struct ChannelHub::Impl : std::enable_shared_from_this<ChannelHub::Impl> {
   HttpHandler handler;
   ChannelOptions opt;
   boost::asio::thread_pool pool;
@@ -115,10 +107,10 @@ struct ChannelHub::Impl {
       : handler(std::move(h)), opt(std::move(o)), pool(size_t(std::max(1, opt.workers))) {}
 
   void Offer(const std::shared_ptr<Channel>& ch, bool offers_email, bool offers_media) {
-    bool email_changed, media_changed;
+    bool email_changed, email_now;
     {
       std::lock_guard<std::mutex> lock(mu);
-      auto before_email = email != nullptr, before_media = media != nullptr;
+      const bool email_before = email != nullptr;
       if (offers_email) {
         email = ch;
       } else if (email == ch) {
@@ -129,12 +121,21 @@ struct ChannelHub::Impl {
       } else if (media == ch) {
         media = nullptr;
       }
-      email_changed = before_email != (email != nullptr);
-      media_changed = before_media != (media != nullptr);
+      email_now = email != nullptr;
+      email_changed = email_before != email_now;
     }
-    if ((email_changed || media_changed) && opt.on_offers) {
-      opt.on_offers(Offers("email"), Offers("media"));
-    }
+    if (email_changed && opt.on_email) opt.on_email(email_now ? EmailSender() : nullptr);
+  }
+
+  // ctx.email.send through the channel that offered email (docs/channel.md).
+  bridge::EmailSender EmailSender() {
+    return [impl = shared_from_this()](const json::object& message,
+                                       const std::string& source) -> Status {
+      json::object body;
+      body["plugin"] = source;
+      body["message"] = message;
+      return impl->Call("email", Stringify(body)).status();
+    };
   }
 
   bool Offers(const std::string& what) const {
@@ -199,8 +200,7 @@ struct ChannelHub::Impl {
         res = handler(r);
       } catch (const std::exception& e) {
         spdlog::error("channel: handler for {} {} threw: {}", r.method, r.path, e.what());
-        res.status = 500;
-        res.body = ErrorBody("internal_error", std::string("internal error: ") + e.what());
+        res = Api::Error(500, "internal_error", std::string("internal error: ") + e.what());
       }
     }
     Answer(*ch, id, res.status, res.body);
@@ -213,9 +213,7 @@ struct ChannelHub::Impl {
     HttpResponse res;
     auto doc = ParseJson(body);
     if (!doc.ok() || !doc->is_object()) {
-      res.status = 400;
-      res.body = ErrorBody("bad_request", "hello: expected {\"email\": bool, \"media\": bool}");
-      return res;
+      return Api::Error(400, "bad_request", "hello: expected {\"email\": bool, \"media\": bool}");
     }
     auto flag = [&](const char* k) {
       const json::value* v = doc->get_object().if_contains(k);
@@ -244,11 +242,9 @@ ChannelHub::~ChannelHub() {
 HttpResponse ChannelHub::Upgrade(const HttpRequest& request) {
   const std::string* up = request.Header("upgrade");
   if (!up || *up != kProtocol) {
-    HttpResponse res;
-    res.status = 400;
-    res.body = ErrorBody("bad_request", std::string("/v1/channel: expected the header Upgrade: ") +
-                                            kProtocol + " (docs/channel.md)");
-    return res;
+    return Api::Error(400, "bad_request",
+                      std::string("/v1/channel: expected the header Upgrade: ") + kProtocol +
+                          " (docs/channel.md)");
   }
   HttpResponse res;
   res.status = 101;
@@ -314,9 +310,10 @@ void ChannelHub::Serve(int fd, std::string pending, const HttpRequest& upgrade) 
           in.erase(0, nl + 1);
           discard = len;
           Impl::Answer(*ch, id, 413,
-                       ErrorBody("payload_too_large", "request body of " + std::to_string(len) +
-                                                          " bytes is larger than " +
-                                                          std::to_string(limit) + " bytes"));
+                       Api::Error(413, "payload_too_large",
+                                  "request body of " + std::to_string(len) +
+                                      " bytes is larger than " + std::to_string(limit) + " bytes")
+                           .body);
           continue;
         }
         if (in.size() < nl + 1 + len) break;
@@ -367,21 +364,6 @@ void ChannelHub::Serve(int fd, std::string pending, const HttpRequest& upgrade) 
     s.channels.erase(ch);
   }
   spdlog::info("channel closed ({})", ch->peer);
-}
-
-Result<std::string> ChannelHub::Call(const std::string& op, std::string body) {
-  return impl_->Call(op, std::move(body));
-}
-
-bool ChannelHub::Offers(const std::string& what) const { return impl_->Offers(what); }
-
-bridge::EmailSender ChannelHub::EmailSender() {
-  return [impl = impl_](const json::object& message, const std::string& source) -> Status {
-    json::object body;
-    body["plugin"] = source;
-    body["message"] = message;
-    return impl->Call("email", Stringify(body)).status();
-  };
 }
 
 namespace {

@@ -10,10 +10,11 @@
 // - A request frame is exactly the HTTP request it names, already authenticated: it reaches
 //   the same handler as HTTP, with the upgrade's Authorization header. Body caps are HTTP's.
 // - A malformed frame ends its channel (logged); other channels are unaffected.
-// - Call() sends an op to the channel that most recently offered it (`hello`) and waits for its
-//   answer, at most call_timeout; kUnavailable when no channel offers it, it closes meanwhile,
-//   or the time runs out.
-// Thread-safe. May call: server/http_server.h (types), bridge/ (interfaces), common/.
+// - The email sender and media storage it hands out call into the channel that most recently
+//   offered them (`hello`) and wait for the answer, at most call_timeout; kUnavailable when no
+//   channel offers it, it closes meanwhile, or the time runs out.
+// Thread-safe. May call: server/http_server.h (types), server/api.h (the error envelope),
+// bridge/ (interfaces), common/.
 // Called by: server/serve.cc (wiring), server/http_server.cc through HttpResponse::takeover.
 #pragma once
 
@@ -33,9 +34,9 @@ struct ChannelOptions {
   int workers = 16;  // requests running at once, over all channels
   std::function<size_t(const std::string& method, const std::string& target)> body_limit;
   std::chrono::milliseconds call_timeout{30000};
-  // Told whenever some channel starts or stops offering email or media (serve wires the
-  // runner's email sender to it).
-  std::function<void(bool email, bool media)> on_offers;
+  // Told when email starts being offered (the hub's sender) or stops (null); serve hands it
+  // to the runner, so ctx.email.send reaches EmDash's pipeline or EmDash's own refusal.
+  std::function<void(bridge::EmailSender sender)> on_email;
 };
 
 class ChannelHub {
@@ -52,14 +53,8 @@ class ChannelHub {
   // Runs one channel until it ends. `pending`: bytes read past the upgrade request.
   void Serve(int fd, std::string pending, const HttpRequest& upgrade);
 
-  // Calls `op` in the embedding process (docs/channel.md "Calls into the embedding process").
-  Result<std::string> Call(const std::string& op, std::string body);
-  bool Offers(const std::string& what) const;  // "email" or "media"
-
-  // ctx.email.send through EmDash's pipeline: the channel's when offered, else EmDash's own
-  // "not configured" refusal.
-  bridge::EmailSender EmailSender();
-  // ctx.media.upload/delete through the site's storage, likewise.
+  // ctx.media.upload/delete through the site's storage (docs/channel.md "Calls into the
+  // embedding process"), or EmDash's own "not configured" refusal while none is offered.
   std::shared_ptr<bridge::MediaStorage> MediaStorage();
 
   // Stops reading every channel (each Serve returns once its running requests are answered).

@@ -95,7 +95,6 @@ class PluginRegistry {
   // and leaves it disabled.
   Result<InstallOutcome> Install(const manifest::Bundle& bundle, const std::string& source);
   Status Uninstall(const std::string& id, bool keep_data);
-  bool AlwaysKeepsData() const { return options_.embedded; }
   Status Enable(const std::string& id);
   Status Disable(const std::string& id);
 

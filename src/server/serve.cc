@@ -188,18 +188,21 @@ int RunServe(const ServeConfig& cfg, std::ostream& out, std::ostream& err) {
   // pointer set once the API exists (requests arrive only after the server starts).
   Api* api_raw = nullptr;
   runner::Runner* runner_raw = nullptr;
-  std::function<bridge::EmailSender()> hub_email;
   ChannelOptions co;
   co.workers = cfg.workers;
   co.call_timeout = std::chrono::milliseconds(cfg.limits.wall_ms);
-  co.on_offers = [&](bool email, bool) {
-    // Embedded mode: ctx.email.send goes to EmDash's pipeline when the site offers one, and is
-    // refused as EmDash refuses it otherwise.
-    if (cfg.embedded && runner_raw) runner_raw->SetEmailSender(email ? hub_email() : nullptr);
+  co.body_limit = [&api_raw](const std::string& m, const std::string& t) {
+    return api_raw->BodyLimit(m, t);
   };
+  if (cfg.embedded) {
+    // ctx.email.send goes to EmDash's pipeline while the site offers one, and is refused as
+    // EmDash refuses it otherwise (the runner starts with no sender).
+    co.on_email = [&runner_raw](bridge::EmailSender sender) {
+      if (runner_raw) runner_raw->SetEmailSender(std::move(sender));
+    };
+  }
   auto hub = std::make_unique<ChannelHub>(
       [&api_raw](const HttpRequest& r) { return api_raw->Handle(r); }, std::move(co));
-  hub_email = [h = hub.get()] { return h->EmailSender(); };
   std::shared_ptr<bridge::MediaStorage> media =
       cfg.embedded ? hub->MediaStorage()
                    : bridge::MakeLocalMediaStorage(cfg.media_dir.empty()
@@ -262,7 +265,6 @@ int RunServe(const ServeConfig& cfg, std::ostream& out, std::ostream& err) {
       **db, *runner, *metrics, RegistryOptions{cfg.hook_timeout_ms, limits_for, cfg.embedded});
   auto pipeline = std::make_unique<Pipeline>(*registry, *background);
   if (cfg.embedded) {
-    runner->SetEmailSender(hub->Offers("email") ? hub->EmailSender() : nullptr);
     spdlog::info("embedded: email and media go to the embedding process once it offers them");
   } else {
     bridge::EmailSender transport;

@@ -183,7 +183,7 @@ export class PluginSandboxRunner {
   /** Why the sandbox is unavailable, or null. */
   get unavailableReason() {
     if (this.#reason) return this.#reason;
-    const b = this.#binary ?? (this.#binary = findBinary(this.#options.binary));
+    const b = this.#checkedBinary();
     return b.ok ? null : `${b.reason}; ${INSTALL_HINT}`;
   }
 
@@ -194,9 +194,9 @@ export class PluginSandboxRunner {
    */
   isAvailable() {
     if (this.#reason) return false;
-    if (!this.#binary) this.#binary = findBinary(this.#options.binary);
-    if (!this.#binary.ok) {
-      const message = `plugin-sandbox is not available: ${this.#binary.reason}; ${INSTALL_HINT}.`;
+    const b = this.#checkedBinary();
+    if (!b.ok) {
+      const message = `plugin-sandbox is not available: ${b.reason}; ${INSTALL_HINT}.`;
       if (!warnedOnce.has(message)) {
         warnedOnce.add(message);
         console.warn(`[plugin-sandbox] ${message}`);
@@ -204,6 +204,11 @@ export class PluginSandboxRunner {
       return false;
     }
     return true;
+  }
+
+  // findBinary()'s answer, asked once.
+  #checkedBinary() {
+    return (this.#binary ??= findBinary(this.#options.binary));
   }
 
   /** True while the host runs and its channel is open. */
