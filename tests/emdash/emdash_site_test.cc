@@ -385,11 +385,11 @@ void EmdashSiteTest::WriteFromBothSides(int64_t max_busy) {
   }
 }
 
-// PostgreSQL: no error at all. SQLite under a rollback journal: none in nearly every run; one
-// was seen in a CI run under load, when EmDash's transaction began reading in the microseconds
-// between the host's look at the read locks and its BEGIN EXCLUSIVE (its upgrade then meets the
-// host's RESERVED lock, which SQLite fails at once). Before the turn-taking it was 2 in every
-// run, so at most 1 still fails if the mechanism stops working.
+// PostgreSQL: no error at all. SQLite under a rollback journal: none in nearly every run; a
+// reader that begins in the microseconds between the host's look at the read locks and its
+// BEGIN EXCLUSIVE still meets the host's RESERVED lock when it upgrades, which SQLite fails at
+// once. Before the turn-taking it was 2 in every run, so at most 1 still fails if the mechanism
+// stops working.
 TEST_F(EmdashSiteTest, EmdashAndTheHostWritingAtOnceLoseNothing) {
   WriteFromBothSides(TestOnPostgres() ? 0 : 1);
 }

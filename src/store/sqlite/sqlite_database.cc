@@ -118,6 +118,9 @@ class SqliteConnection : public Connection {
       if (!sqlite3_get_autocommit(db_)) ExecScript("ROLLBACK");
       std::this_thread::sleep_for(pause);
       pause = std::min(pause * 2, std::chrono::microseconds(2000));
+      // Try again only once no other process reads: a failed attempt holds RESERVED for a
+      // moment, and a reader whose upgrade meets it fails at once (SQLITE_BUSY).
+      turns_->WaitForTurn(false);
     }
     sqlite3_busy_timeout(db_, kBusyTimeoutMs);
     locked_at_ = std::chrono::steady_clock::now();
