@@ -17,6 +17,8 @@
 #include <sstream>
 #include <thread>
 
+#include "runner/limits.h"
+
 extern char** environ;
 
 namespace ps::bench {
@@ -37,20 +39,7 @@ double Median(std::vector<double> v) {
   return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-std::optional<int64_t> PssBytes(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/smaps_rollup");
-  if (!in) return std::nullopt;
-  std::string line;
-  for (int i = 0; i < 64 && std::getline(in, line); ++i) {
-    if (line.rfind("Pss:", 0) == 0) {
-      std::istringstream ls(line.substr(4));
-      int64_t kb = 0;
-      ls >> kb;
-      return kb * 1024;
-    }
-  }
-  return std::nullopt;
-}
+std::optional<int64_t> PssBytes(pid_t pid) { return runner::ProportionalBytes(pid); }
 
 double ProcessCpuUs(pid_t pid) {
   std::error_code ec;

@@ -35,6 +35,16 @@ const std::vector<FlagHelp>& Flags() {
       {"limit", "NAME=N", "Host-wide limit: cpu-ms, memory-mb, subrequests, wall-ms", true},
       {"plugin-limit", "ID:NAME=N", "One plugin's limit, e.g. hello:cpu-ms=200", true},
       {"isolation", "MODE", "per-plugin (default) or shared"},
+      {"idle-stop-s", "N",
+       "Stop a plugin's process after N seconds without a call; its next call starts it "
+       "(default 300; never: keep every process running)"},
+      {"always-on", "ID", "Keep this plugin's process running (* for every plugin)", true},
+      {"memory-budget-mb", "N",
+       "Memory for all plugin processes together; idle ones are stopped, least recently used "
+       "first, to stay within it (default: no budget)"},
+      {"cache-dir", "DIR",
+       "What each plugin module declared at its first start, so a restart starts nothing until "
+       "a plugin is called (default <data>/cache)"},
       {"invocations", "HOW",
        "channel (default: messages on WebSockets kept open to each plugin) or requests (one HTTP "
        "request each)"},

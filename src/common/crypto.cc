@@ -19,6 +19,16 @@ std::string RandomBytes(size_t n) {
   return out;
 }
 
+std::string Sha256(std::string_view data) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr) != 1) {
+    std::fprintf(stderr, "fatal: SHA-256 failed\n");
+    std::abort();
+  }
+  return std::string(reinterpret_cast<char*>(md), len);
+}
+
 std::string HmacSha256(std::string_view key, std::string_view message) {
   unsigned char mac[EVP_MAX_MD_SIZE];
   unsigned int len = 0;

@@ -1,5 +1,5 @@
 // The few cryptographic primitives the host needs, all from OpenSSL: CSPRNG bytes, HMAC-SHA256,
-// and a constant-time comparison.
+// SHA-256, and a constant-time comparison.
 #pragma once
 
 #include <string>
@@ -11,6 +11,8 @@ namespace ps {
 // predictable secret would be worse than not running.
 std::string RandomBytes(size_t n);
 std::string HmacSha256(std::string_view key, std::string_view message);
+// The 32-byte SHA-256 digest of data.
+std::string Sha256(std::string_view data);
 // True iff a == b, in time that depends only on the lengths.
 bool ConstantTimeEquals(std::string_view a, std::string_view b);
 // Frees the calling thread's OpenSSL state (its error queue, random generators). A detached

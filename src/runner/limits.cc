@@ -94,4 +94,21 @@ std::optional<int64_t> ResidentBytes(pid_t pid) {
   return int64_t(resident) * sysconf(_SC_PAGESIZE);
 }
 
+std::optional<int64_t> ProportionalBytes(pid_t pid) {
+  std::string path = "/proc/" + std::to_string(pid) + "/smaps_rollup";
+  FILE* f = std::fopen(path.c_str(), "r");
+  if (!f) return std::nullopt;
+  char line[256];
+  std::optional<int64_t> out;
+  for (int i = 0; i < 64 && std::fgets(line, sizeof line, f); ++i) {
+    long long kb = 0;
+    if (std::sscanf(line, "Pss: %lld kB", &kb) == 1) {
+      out = int64_t(kb) * 1024;
+      break;
+    }
+  }
+  std::fclose(f);
+  return out;
+}
+
 }  // namespace ps::runner

@@ -6,7 +6,8 @@
 // main thread (a 50 ms burst measured in a long-lived echo plugin, docs/performance.md), so before
 // killing, the watchdog asks whether the main thread is running right now (MainThreadRunning) and
 // whether V8's helpers are (OtherThreadRunning: busy during a collection, idle during a loop).
-// Memory: resident set size from /proc/<pid>/statm.
+// Memory: resident set size from /proc/<pid>/statm; proportional set size (shared pages divided
+// among the processes sharing them: what one more process really costs) from smaps_rollup.
 #pragma once
 
 #include <sys/types.h>
@@ -18,6 +19,7 @@ namespace ps::runner {
 
 std::optional<uint64_t> MainThreadCpuNs(pid_t pid);
 std::optional<int64_t> ResidentBytes(pid_t pid);
+std::optional<int64_t> ProportionalBytes(pid_t pid);
 
 // Whether the main thread is running or runnable (state R in /proc/<pid>/task/<pid>/stat) rather
 // than waiting; nullopt when the process is gone.

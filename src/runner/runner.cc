@@ -18,6 +18,7 @@
 #include "common/encoding.h"
 #include "runner/invoke_channel.h"
 #include "runner/limits.h"
+#include "runner/validation_cache.h"
 #include "workerd/config.h"
 
 namespace ps::runner {
@@ -64,6 +65,10 @@ size_t Collect(char* data, size_t size, size_t n, void* user) {
   return size * n;
 }
 
+// What a plugin process is expected to take before it has been measured (its proportional set
+// size after a few calls: docs/performance.md), for the memory budget.
+constexpr int64_t kExpectedProcessBytes = int64_t(12) << 20;
+
 // The largest invocation input sent in the x-ps-input header instead of the body.
 constexpr size_t kInlineInputMax = 4096;
 // The largest input sent on an invocation channel (workerd refuses WebSocket messages of 1 MiB
@@ -103,6 +108,8 @@ const char* PluginStateName(PluginState s) {
       return "quarantined";
     case PluginState::kStopped:
       return "stopped";
+    case PluginState::kIdleStopped:
+      return "idle-stopped";
   }
   return "?";
 }
@@ -154,6 +161,8 @@ struct Plugin {
   std::string dir, socket, bridge_socket, invoke_auth;
   std::vector<workerd::Module> modules;  // shared mode: this plugin's worker in the shared config
   std::atomic<workerd::Supervisor::Id> proc{0};
+  bool always_on = false;
+  std::string cache_key;  // its module's entry in the validation cache
 
   mutable std::mutex mu;
   std::condition_variable cv;
@@ -177,7 +186,20 @@ struct Plugin {
   int idle_generation = 0;
   std::chrono::steady_clock::time_point idle_since;
   bool closing = false;  // being torn down: nothing goes back to its pools
+  // Residency. `parking`: an idle or budget stop was decided (until the process is gone); no
+  // invocation is sent to it meanwhile. `demand_start`: a start for waiting invocations is under
+  // way (until ready or failed); `start_failures` counts those that failed, `start_failure` says
+  // why the last did. `stopped_for`: "idle" or "memory" after such a stop, else empty.
+  bool parking = false;
+  bool demand_start = false;
+  Clock::time_point demand_since;
+  uint64_t start_failures = 0;
+  std::string start_failure;
+  std::string stopped_for;
+  Clock::time_point last_used = Clock::now();
+  int64_t pss = 0;  // its process's proportional set size at the last budget look
   std::atomic<uint64_t> invocations{0}, failures{0}, restarts{0}, limit_kills{0}, cpu_reprieves{0};
+  std::atomic<uint64_t> starts{0}, idle_stops{0}, budget_stops{0};
 
   ~Plugin() {
     for (CURL* h : pool) curl_easy_cleanup(h);
@@ -195,7 +217,10 @@ struct Runner::Impl {
   std::unique_ptr<bridge::Bridge> bridge;
   std::unique_ptr<bridge::BackingService> backing;
   std::unique_ptr<workerd::Supervisor> supervisor;
+  std::unique_ptr<ValidationCache> cache;
   std::string run_dir;
+  Clock::time_point next_budget_look = Clock::now();
+  std::atomic<int64_t> budget_mb{0};  // RunnerOptions::memory_budget_mb, changeable at run time
 
   mutable std::mutex mu;
   std::map<std::string, std::shared_ptr<Plugin>> plugins;
@@ -242,7 +267,19 @@ struct Runner::Impl {
       p->pool.clear();
       p->channels.clear();
       p->pool_generation = gen;
+      p->last_used = Clock::now();
+      if (p->demand_start) {
+        spdlog::info("plugin {} started on demand in {} ms (pid {})", p->handle.id,
+                     std::chrono::duration_cast<std::chrono::milliseconds>(p->last_used -
+                                                                           p->demand_since)
+                         .count(),
+                     pid);
+      }
+      p->demand_start = false;
+      p->parking = false;
+      p->stopped_for.clear();
     }
+    ++p->starts;
     p->cv.notify_all();
     spdlog::debug("plugin {} ready (pid {}, generation {})", p->handle.id, pid, gen);
   }
@@ -261,10 +298,25 @@ struct Runner::Impl {
       message = "Plugin sandbox unavailable for " + p->handle.id + ": the plugin process " +
                 (ex.kill_reason == "stopped" ? "was stopped" : "exited");
     }
+    bool park = false;
     {
       std::lock_guard<std::mutex> lock(p->mu);
       p->exits[ex.generation] = ex;
       while (p->exits.size() > 8) p->exits.erase(p->exits.begin());
+      if (ex.kill_reason == "stopped") p->parking = false;
+      if (p->demand_start && ex.generation > p->ready_generation) {
+        // A start on demand that failed: its callers get why, and no restart follows (the next
+        // invocation tries again; the supervisor's failure count quarantines a plugin that keeps
+        // failing).
+        p->demand_start = false;
+        ++p->start_failures;
+        std::string why = ex.output_tail;
+        if (why.empty()) why = ex.kill_reason;
+        if (why.empty()) why = "its process exited (status " + std::to_string(ex.status) + ")";
+        while (!why.empty() && why.back() == '\n') why.pop_back();
+        p->start_failure = why;
+        park = ex.restarting;
+      }
       if (p->pid == ex.pid) {
         p->pid = 0;
         if (p->cpu_fd >= 0) ::close(p->cpu_fd);
@@ -281,6 +333,7 @@ struct Runner::Impl {
         }
       }
     }
+    if (park) supervisor->Park(p->proc);
     if (ex.kill_reason != "stopped" && ex.kill_reason != "exited") {
       ++p->failures;
       if (ex.restarting) ++p->restarts;
@@ -329,9 +382,139 @@ struct Runner::Impl {
       }
       auto wake = next_memory;
       for (auto& p : all) wake = std::min(wake, CheckLimits(p, memory));
+      if (memory) CheckResidency(all, now);
       lock.lock();
       wd_cv.wait_until(lock, wake, [&] { return wd_stop || wd_kicks != seen; });
     }
+  }
+
+  bool AlwaysOn(const std::string& id) const {
+    return opt.always_on.count("*") > 0 || opt.always_on.count(id) > 0;
+  }
+
+  // Stops p's process if it is running with nothing in flight (`why`: "idle" or "memory"); it
+  // starts again on its next invocation. Under p->mu.
+  bool ParkLocked(Plugin& p, const char* why) {
+    if (p.pid == 0 || p.parking || p.demand_start || !p.inflight.empty() || p.closing) {
+      return false;
+    }
+    p.parking = true;
+    p.stopped_for = why;
+    // workerd stops only once its connections are closed (an idle channel would hold it to the
+    // stop timeout).
+    p.channels.clear();
+    for (CURL* h : p.pool) curl_easy_cleanup(h);
+    p.pool.clear();
+    return true;
+  }
+
+  // Idle stops, and the memory budget. Runs on the watchdog thread every memory check.
+  void CheckResidency(const std::vector<std::shared_ptr<Plugin>>& all, Clock::time_point now) {
+    if (shared()) return;
+    if (opt.idle_stop.count() > 0) {
+      for (auto& p : all) {
+        if (p->always_on) continue;
+        bool parked = false;
+        {
+          std::lock_guard<std::mutex> lock(p->mu);
+          if (p->inflight.empty() && now - p->last_used >= opt.idle_stop &&
+              supervisor->state(p->proc) == workerd::ProcessState::kReady) {
+            parked = ParkLocked(*p, "idle");
+          }
+        }
+        if (parked) {
+          ++p->idle_stops;
+          spdlog::info("plugin {} idle for {} s: stopped (its next call starts it)", p->handle.id,
+                       opt.idle_stop.count() / 1000);
+          supervisor->Park(p->proc);
+        }
+      }
+    }
+    if (budget_mb > 0 && now >= next_budget_look) {
+      next_budget_look = now + std::chrono::seconds(1);
+      FitBudget(all, nullptr, 0);
+    }
+  }
+
+  // Stops idle plugins, least recently used first, until the plugin processes' memory plus
+  // `extra` bytes fits the budget. `except` (a plugin about to start) is never stopped.
+  void FitBudget(const std::vector<std::shared_ptr<Plugin>>& all, const Plugin* except,
+                 int64_t extra) {
+    const int64_t budget_mib = budget_mb;
+    if (budget_mib <= 0) return;
+    const int64_t budget = budget_mib << 20;
+    int64_t used = extra;
+    std::vector<std::pair<Clock::time_point, std::shared_ptr<Plugin>>> idle;
+    for (auto& p : all) {
+      pid_t pid;
+      {
+        std::lock_guard<std::mutex> lock(p->mu);
+        pid = p->pid;
+      }
+      if (pid == 0) continue;
+      int64_t pss = ProportionalBytes(pid).value_or(0);
+      used += pss;
+      std::lock_guard<std::mutex> lock(p->mu);
+      p->pss = pss;
+      if (p.get() != except && !p->always_on && p->inflight.empty() && !p->parking) {
+        idle.emplace_back(p->last_used, p);
+      }
+    }
+    if (used <= budget) return;
+    std::sort(idle.begin(), idle.end(),
+              [](const auto& a, const auto& b) { return a.first < b.first; });
+    for (auto& [when, p] : idle) {
+      if (used <= budget) break;
+      int64_t freed = 0;
+      {
+        std::lock_guard<std::mutex> lock(p->mu);
+        if (!ParkLocked(*p, "memory")) continue;
+        freed = p->pss;
+      }
+      ++p->budget_stops;
+      spdlog::info(
+          "memory budget of {} MiB reached ({} MiB in use): stopped plugin {} (idle {} s, {} MiB)",
+          budget_mib, used >> 20, p->handle.id,
+          std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - when).count(),
+          freed >> 20);
+      supervisor->Park(p->proc);
+      used -= freed;
+    }
+  }
+
+  // Starts p's process when it is stopped (or being stopped) and waits, bounded by `deadline`,
+  // until that start is over; callers that find a start under way wait for the same one. Ok once
+  // the process is ready (or was not stopped); plugin_crashed when the start failed;
+  // wall_error() at the deadline.
+  Status StartOnDemand(const std::shared_ptr<Plugin>& p, Clock::time_point deadline,
+                       const std::function<Status()>& wall_error) {
+    std::unique_lock<std::mutex> lock(p->mu);
+    if (!p->demand_start) {
+      auto state = supervisor->state(p->proc);
+      if (state != workerd::ProcessState::kStopped && !p->parking) return Status::Ok();
+      p->demand_start = true;
+      p->demand_since = Clock::now();
+      const int64_t expected = p->pss > 0 ? p->pss : kExpectedProcessBytes;
+      lock.unlock();
+      if (budget_mb > 0) FitBudget(Members(), p.get(), expected);
+      bool resumed = supervisor->Resume(p->proc);
+      lock.lock();
+      if (!resumed) {
+        p->demand_start = false;
+        p->cv.notify_all();
+        return Failure("plugin_unavailable",
+                       "Plugin sandbox unavailable for " + p->handle.id +
+                           ": quarantined after repeated failures; enable it again to restart it");
+      }
+    }
+    uint64_t seen = p->start_failures;
+    p->cv.wait_until(lock, deadline, [&] { return !p->demand_start || p->start_failures != seen; });
+    if (p->start_failures != seen) {
+      return Failure("plugin_crashed",
+                     "Plugin " + p->handle.id + " failed to start: " + p->start_failure);
+    }
+    if (p->demand_start) return wall_error();
+    return Status::Ok();
   }
 
   // Wakes the watchdog to schedule a new invocation whose budget is shorter than the memory
@@ -777,6 +960,9 @@ Result<std::unique_ptr<Runner>> Runner::Create(store::Database& db, RunnerOption
   sup.workerd = opt.workerd_path;
   sup.env_passthrough = opt.env_passthrough;
   impl->supervisor = std::make_unique<workerd::Supervisor>(std::move(sup));
+  impl->budget_mb = opt.memory_budget_mb;
+  impl->cache = std::make_unique<ValidationCache>(
+      opt.mode == IsolationMode::kShared ? "" : opt.validation_cache_dir, opt.workerd_path);
   impl->watchdog = std::thread([raw] { raw->Watch(); });
   return std::unique_ptr<Runner>(new Runner(std::move(impl)));
 }
@@ -859,11 +1045,32 @@ Result<PluginHandle> Runner::Load(const manifest::Bundle& bundle) {
   spec.on_output = [id](const std::string& line) {
     if (!line.empty()) spdlog::info("[plugin:{}] {}", id, line);
   };
+  p->always_on = impl.AlwaysOn(m.id);
+  p->cache_key = impl.cache->Key(bundle.module_source, p->limits.memory_mb);
+  if (!p->always_on) {
+    if (auto described = impl.cache->Get(p->cache_key)) {
+      // Started before with this very module and runtime: what it declares is known, and its
+      // process starts on its first invocation.
+      p->described = std::move(*described);
+      p->proc = impl.supervisor->Register(std::move(spec));
+      impl.Install(p);
+      spdlog::debug("plugin {} {} loaded from the validation cache; not started", m.id, m.version);
+      return p->handle;
+    }
+  }
   p->proc = impl.supervisor->Start(std::move(spec));
 
   if (Status st = impl.WaitFirstReady(p); !st.ok()) {
     impl.Teardown(p);
     return st;
+  }
+  {
+    json::object described;
+    {
+      std::lock_guard<std::mutex> lock(p->mu);
+      described = p->described;
+    }
+    impl.cache->Put(p->cache_key, described);
   }
   impl.Install(p);
   return p->handle;
@@ -918,15 +1125,21 @@ Result<json::value> Runner::Impl::Invoke(const PluginHandle& h, const std::strin
                                              std::to_string(lim.wall_ms) + "ms during " + label);
   };
 
-  // Wait for a usable process: ready, and not one the watchdog already killed (it stays "ready"
-  // until it is reaped, and an invocation sent to it would inherit its kill's reason).
-  auto usable = [&] { return p->pid != 0 && p->pid != p->killed_pid; };
-  for (;;) {
+  // Wait for a usable process: ready, not being stopped, and not one the watchdog already killed
+  // (it stays "ready" until it is reaped, and an invocation sent to it would inherit its kill's
+  // reason). A stopped plugin is started first (one start, however many callers wait for it).
+  auto usable = [&] { return p->pid != 0 && p->pid != p->killed_pid && !p->parking; };
+  std::unique_lock<std::mutex> held;  // p->mu, from the moment the process is found usable
+  for (int round = 0;; ++round) {
     workerd::Supervisor::Id proc = p->proc;
-    if (supervisor->state(proc) == workerd::ProcessState::kQuarantined) {
+    auto state = supervisor->state(proc);
+    if (state == workerd::ProcessState::kQuarantined) {
       return Failure("plugin_unavailable", "Plugin sandbox unavailable for " + h.id +
                                                ": quarantined after repeated failures; enable it "
                                                "again to restart it");
+    }
+    if (!shared()) {
+      PS_TRY(StartOnDemand(p, deadline, wall_error));
     }
     if (!supervisor->WaitReady(proc, deadline)) {
       {
@@ -936,13 +1149,22 @@ Result<json::value> Runner::Impl::Invoke(const PluginHandle& h, const std::strin
       }
       if (p->proc != proc) continue;
       if (Clock::now() >= deadline) return wall_error();
+      if (!shared() && round < 8) {
+        // Stopped meanwhile (an idle stop racing this call, a clean exit): start it again.
+        auto now_state = supervisor->state(proc);
+        if (now_state == workerd::ProcessState::kStopped) continue;
+      }
       return Failure("plugin_unavailable", "Plugin sandbox unavailable for " + h.id + ": " +
                                                workerd::StateName(supervisor->state(p->proc)));
     }
     std::unique_lock<std::mutex> lock(p->mu);
     if (p->cv.wait_until(lock, std::min(deadline, Clock::now() + std::chrono::milliseconds(50)),
-                         usable)) {
-      break;
+                         [&] { return usable() || p->parking; })) {
+      if (usable()) {
+        held = std::move(lock);
+        break;
+      }
+      continue;  // being stopped: start it again
     }
     if (Clock::now() >= deadline) return wall_error();
   }
@@ -957,13 +1179,14 @@ Result<json::value> Runner::Impl::Invoke(const PluginHandle& h, const std::strin
   std::string payload = Stringify(body);
   bool by_channel = opt.invoke_channel && !shared() && payload.size() <= kChannelInputMax;
   {
-    std::lock_guard<std::mutex> lock(p->mu);
+    std::unique_lock<std::mutex> lock = std::move(held);
     f->generation = p->ready_generation;
     if (p->pid != 0) f->cpu_start = p->CpuNs(p->pid);
     f->overlap = int(p->inflight.size()) + 1;
     for (auto& [id, other] : p->inflight) ++other->overlap;
     p->inflight[f->inv->id] = f;
     ++p->activity;
+    p->last_used = Clock::now();
     by_channel = by_channel && !p->channel_refused;
     if (by_channel && !p->channels.empty()) {
       channel = std::move(p->channels.back());
@@ -991,6 +1214,7 @@ Result<json::value> Runner::Impl::Invoke(const PluginHandle& h, const std::strin
     std::lock_guard<std::mutex> lock(p->mu);
     p->inflight.erase(f->inv->id);
     ++p->activity;
+    p->last_used = Clock::now();
     forced_code = f->forced_code;
     forced_message = f->forced_message;
     if (channel && t.outcome == Transport::kOk && !p->closing &&
@@ -1113,7 +1337,11 @@ bool Runner::IsAvailable(const PluginHandle& h) const {
 bool Runner::IsHealthy() const {
   std::lock_guard<std::mutex> lock(impl_->mu);
   for (auto& [id, p] : impl_->plugins) {
-    if (impl_->supervisor->state(p->proc) != workerd::ProcessState::kReady) return false;
+    auto state = impl_->supervisor->state(p->proc);
+    // A stopped plugin is healthy: its next invocation starts it.
+    if (state != workerd::ProcessState::kReady && state != workerd::ProcessState::kStopped) {
+      return false;
+    }
   }
   return true;
 }
@@ -1129,6 +1357,8 @@ Status Runner::Enable(const std::string& id) {
   impl_->supervisor->Enable(p->proc);
   return Status::Ok();
 }
+
+void Runner::SetMemoryBudget(int64_t mb) { impl_->budget_mb = std::max<int64_t>(0, mb); }
 
 std::optional<PluginInfo> Runner::Info(const std::string& id) const {
   auto p = impl_->Find(id);
@@ -1157,7 +1387,14 @@ std::optional<PluginInfo> Runner::Info(const std::string& id) const {
     std::lock_guard<std::mutex> lock(p->mu);
     info.pid = p->pid;
     info.described = p->described;
+    if (info.state == PluginState::kStopped && !p->stopped_for.empty()) {
+      info.state = PluginState::kIdleStopped;
+    }
   }
+  info.starts = p->starts;
+  info.idle_stops = p->idle_stops;
+  info.budget_stops = p->budget_stops;
+  info.always_on = p->always_on;
   info.invocations = p->invocations;
   info.failures = p->failures;
   info.restarts = p->restarts;

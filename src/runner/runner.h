@@ -11,12 +11,21 @@
 // - A handle names one load of one plugin version. After Terminate() or a newer Load() of the same
 //   id, the old handle is stale: invoking it fails with plugin_unavailable and says why.
 // - Nothing a plugin does crashes or hangs the host: every wait is bounded by the wall-time limit.
+// - Residency (per-plugin mode): a plugin's process runs only while it is used. Load() starts it
+//   once to prove the module loads and to learn what it declares (which the validation cache
+//   remembers: a later Load() of the same module starts nothing); after `idle_stop` with no
+//   invocation it is stopped, and the next invocation starts it again. Concurrent invocations of
+//   a stopped plugin share one start. With a memory budget, the least recently used idle plugins
+//   are stopped first when it is reached; never one with an invocation in flight, never an
+//   always-on one. A start on demand that fails fails its callers with plugin_crashed ("failed
+//   to start: <why>"); repeated failures quarantine the plugin as crashes do.
 #pragma once
 
 #include <chrono>
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -68,6 +77,21 @@ struct RunnerOptions {
   // per invocation. Inputs over 512 KiB, and shared mode, always use requests.
   bool invoke_channel = true;
   workerd::SupervisorOptions supervision;  // launcher/workerd paths are filled in by the runner
+  // A plugin process with no invocation for this long is stopped; its next invocation starts it
+  // again. 0: never stopped for idleness.
+  std::chrono::milliseconds idle_stop{std::chrono::minutes(5)};
+  // Plugin ids never stopped for idleness or memory, and started by Load() even when the
+  // validation cache knows them; "*" names every plugin.
+  std::set<std::string> always_on;
+  // Host-wide budget for the memory of plugin processes (their proportional set size), in MiB:
+  // when starting a plugin or the periodic look finds it exceeded, idle plugins are stopped,
+  // least recently used first. 0: no budget.
+  int64_t memory_budget_mb = 0;
+  // Where Load() records what a module declared at its first start (a file per module, keyed by
+  // a hash of the module, the wrapper and the workerd binary), so that a later Load() of the same
+  // module (a host restart, a re-install) starts nothing until its first invocation. Empty: no
+  // cache; every Load() starts the process.
+  std::string validation_cache_dir;
 };
 
 struct PluginHandle {
@@ -76,7 +100,9 @@ struct PluginHandle {
   uint64_t epoch = 0;  // which load of this plugin
 };
 
-enum class PluginState { kStarting, kReady, kRestarting, kQuarantined, kStopped };
+// kStopped: loaded, no process (not started since the load, or it exited cleanly); the next
+// invocation starts it. kIdleStopped: the same after an idle or memory-budget stop.
+enum class PluginState { kStarting, kReady, kRestarting, kQuarantined, kStopped, kIdleStopped };
 const char* PluginStateName(PluginState s);
 
 struct PluginInfo {
@@ -89,6 +115,10 @@ struct PluginInfo {
   uint64_t invocations = 0;
   uint64_t failures = 0;
   uint64_t restarts = 0;
+  uint64_t starts = 0;       // processes that became ready (the load's own, restarts, on demand)
+  uint64_t idle_stops = 0;   // stopped after idle_stop without an invocation
+  uint64_t budget_stops = 0; // stopped for the memory budget
+  bool always_on = false;
   uint64_t limit_kills = 0;
   // Invocations found over their CPU budget during V8's housekeeping (a collection) and looked at
   // again instead of killed (runner/limits.h); each counted once.
@@ -110,7 +140,8 @@ class Runner {
   Runner(const Runner&) = delete;
   Runner& operator=(const Runner&) = delete;
 
-  // Starts the bundle's plugin and waits until it is ready (bounded). Loading an id that is
+  // Starts the bundle's plugin and waits until it is ready (bounded), unless the validation cache
+  // knows its module (then nothing starts until its first invocation). Loading an id that is
   // already loaded replaces it (the old process is stopped after the new one is ready).
   Result<PluginHandle> Load(const manifest::Bundle& bundle);
   // An absent event or input (nullopt) reaches the handler as `undefined`, as EmDash's runners
@@ -130,11 +161,13 @@ class Runner {
   void TerminateAll();
   // Loaded, current and not quarantined.
   bool IsAvailable(const PluginHandle& h) const;
-  // Every loaded plugin is ready.
+  // Every loaded plugin is ready or stopped (its next invocation starts it).
   bool IsHealthy() const;
   void SetEmailSender(bridge::EmailSender sender);
   // A quarantined plugin starts again.
   Status Enable(const std::string& id);
+  // Changes RunnerOptions::memory_budget_mb (0: none); looked at within a second.
+  void SetMemoryBudget(int64_t mb);
 
   std::optional<PluginInfo> Info(const std::string& id) const;
   std::vector<PluginInfo> List() const;

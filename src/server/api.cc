@@ -564,6 +564,7 @@ json::object Api::PluginJson(const PluginView& v) const {
   o["allowedHosts"] = Strings(v.manifest.allowed_hosts);
   o["state"] = v.state;
   o["enabled"] = v.enabled;
+  o["alwaysOn"] = v.info && v.info->always_on;
   if (v.info && v.info->pid > 0) {
     o["pid"] = int64_t(v.info->pid);
   } else {
@@ -580,6 +581,9 @@ json::object Api::PluginJson(const PluginView& v) const {
   stats["invocations"] = v.info ? v.info->invocations : 0;
   stats["failures"] = v.info ? v.info->failures : 0;
   stats["restarts"] = v.info ? v.info->restarts : 0;
+  stats["starts"] = v.info ? v.info->starts : 0;
+  stats["idleStops"] = v.info ? v.info->idle_stops : 0;
+  stats["budgetStops"] = v.info ? v.info->budget_stops : 0;
   stats["limitKills"] = v.info ? v.info->limit_kills : 0;
   stats["cpuReprieves"] = v.info ? v.info->cpu_reprieves : 0;
   stats["memoryBytes"] = v.info ? v.info->rss_bytes : 0;
@@ -621,7 +625,10 @@ HttpResponse Api::Healthz() {
   bool ok = true;
   for (const auto& v : plugins_.List()) {
     plugins[v.id] = v.state;
-    if (v.enabled && v.state != "ready") ok = false;
+    // A stopped plugin is healthy: its next call starts it.
+    if (v.enabled && v.state != "ready" && v.state != "stopped" && v.state != "idle-stopped") {
+      ok = false;
+    }
   }
   json::object o;
   o["status"] = ok ? "ok" : "degraded";
@@ -638,6 +645,9 @@ HttpResponse Api::MetricsText() {
     g.state = v.state;
     if (v.info) {
       g.restarts = v.info->restarts;
+      g.starts = v.info->starts;
+      g.idle_stops = v.info->idle_stops;
+      g.budget_stops = v.info->budget_stops;
       g.limit_kills = v.info->limit_kills;
       g.cpu_reprieves = v.info->cpu_reprieves;
       g.rss_bytes = v.info->rss_bytes;

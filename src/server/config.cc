@@ -34,6 +34,10 @@ const std::vector<OptionDef>& Defs() {
       {"limit", Kind::kLimits},
       {"plugin-limit", Kind::kPluginLimits},
       {"isolation", Kind::kString},
+      {"idle-stop-s", Kind::kString},
+      {"always-on", Kind::kList},
+      {"memory-budget-mb", Kind::kInt},
+      {"cache-dir", Kind::kString, true},
       {"invocations", Kind::kString},
       {"email-transport", Kind::kString},
       {"smtp-url", Kind::kString},
@@ -161,6 +165,7 @@ class Builder {
         if (name == "allow-private") c_->allow_private = list;
         if (name == "site-locales") c_->site_locales = list;
         if (name == "env-passthrough") c_->env_passthrough = list;
+        if (name == "always-on") c_->always_on = list;
         return Status::Ok();
       }
       case Kind::kLimits: {
@@ -202,6 +207,16 @@ class Builder {
         return InvalidArgument(where + ": expected per-plugin or shared, got " + Quote(s));
       }
     }
+    if (name == "idle-stop-s") {
+      if (s == "never") {
+        c_->idle_stop_s = 0;
+      } else {
+        PS_ASSIGN(int64_t n, PositiveInt(where, json::value(s)));
+        if (n > 30 * 24 * 3600) return InvalidArgument(where + ": at most 2592000 (30 days)");
+        c_->idle_stop_s = n;
+      }
+    }
+    if (name == "cache-dir") c_->cache_dir = s;
     if (name == "invocations") {
       if (s != "channel" && s != "requests")
         return InvalidArgument(where + ": expected channel or requests, got " + Quote(s));
@@ -257,6 +272,7 @@ class Builder {
     if (name == "hook-timeout-ms") c_->hook_timeout_ms = n;
     if (name == "shutdown-timeout-ms") c_->shutdown_timeout_ms = n;
     if (name == "plugin-sync-ms") c_->plugin_sync_ms = n;
+    if (name == "memory-budget-mb") c_->memory_budget_mb = n;
     return Status::Ok();
   }
 

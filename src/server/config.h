@@ -47,6 +47,10 @@ struct ServeConfig {
   std::map<std::string, runner::Limits> plugin_limits;
   runner::IsolationMode isolation = runner::IsolationMode::kPerPlugin;
   bool invoke_channel = true;  // "invocations": channel (default) or requests
+  int64_t idle_stop_s = 300;   // "idle-stop-s": 0 (given as "never") keeps processes running
+  std::vector<std::string> always_on;  // plugin ids, or "*"
+  int64_t memory_budget_mb = 0;        // 0: none
+  std::string cache_dir;               // empty: <data>/cache
   EmailConfig email;
   runner::SiteInfo site;
   std::vector<std::string> site_locales;  // configured locales (i18n); empty: none

@@ -77,7 +77,8 @@ std::string Metrics::Render(
     out << "plugin_sandbox_plugin_info{plugin=\"" << Label(g.id) << "\",version=\""
         << Label(g.version) << "\",state=\"" << Label(g.state) << "\"} 1\n";
   }
-  Help(out, "plugin_sandbox_plugin_up", "gauge", "1 when the plugin is ready, else 0.");
+  Help(out, "plugin_sandbox_plugin_up", "gauge",
+       "1 when the plugin's process is ready, else 0 (a stopped plugin starts on its next call).");
   for (const auto& g : plugins) {
     out << "plugin_sandbox_plugin_up{plugin=\"" << Label(g.id) << "\"} "
         << (g.state == "ready" ? 1 : 0) << '\n';
@@ -130,6 +131,22 @@ std::string Metrics::Render(
   for (const auto& g : plugins) {
     out << "plugin_sandbox_plugin_restarts_total{plugin=\"" << Label(g.id) << "\"} " << g.restarts
         << '\n';
+  }
+  Help(out, "plugin_sandbox_plugin_starts_total", "counter",
+       "Times the plugin's process became ready: its load, restarts and starts on demand (current "
+       "load).");
+  for (const auto& g : plugins) {
+    out << "plugin_sandbox_plugin_starts_total{plugin=\"" << Label(g.id) << "\"} " << g.starts
+        << '\n';
+  }
+  Help(out, "plugin_sandbox_plugin_stops_total", "counter",
+       "Times the plugin's process was stopped while installed, by reason: idle (no call for "
+       "idle-stop-s) or memory (the memory budget).");
+  for (const auto& g : plugins) {
+    out << "plugin_sandbox_plugin_stops_total{plugin=\"" << Label(g.id) << "\",reason=\"idle\"} "
+        << g.idle_stops << '\n';
+    out << "plugin_sandbox_plugin_stops_total{plugin=\"" << Label(g.id)
+        << "\",reason=\"memory\"} " << g.budget_stops << '\n';
   }
   Help(out, "plugin_sandbox_plugin_limit_kills_total", "counter",
        "Times the plugin's process was killed for its CPU or memory limit (current load).");

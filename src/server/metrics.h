@@ -17,8 +17,12 @@ namespace ps::server {
 struct PluginGauges {
   std::string id;
   std::string version;
-  std::string state;  // starting, ready, restarting, quarantined, disabled
+  // starting, ready, restarting, stopped, idle-stopped, quarantined, disabled
+  std::string state;
   uint64_t restarts = 0;
+  uint64_t starts = 0;
+  uint64_t idle_stops = 0;
+  uint64_t budget_stops = 0;
   uint64_t limit_kills = 0;
   uint64_t cpu_reprieves = 0;
   int64_t rss_bytes = 0;

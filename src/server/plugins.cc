@@ -587,8 +587,6 @@ PluginView PluginRegistry::View(const std::string& id, const Entry& e) const {
     v.info = runner_.Info(id);
     if (!v.info || v.info->handle.epoch != e.handle->epoch) {
       v.state = "starting";
-    } else if (v.info->state == runner::PluginState::kStopped) {
-      v.state = "quarantined";
     } else {
       v.state = runner::PluginStateName(v.info->state);
     }

@@ -57,7 +57,8 @@ struct PluginView {
   std::string source;  // where the bundle came from: a path, or "upload"
   manifest::Manifest manifest;
   bool enabled = true;
-  // starting, ready, restarting, quarantined (including "failed to start"), disabled
+  // starting, ready, restarting, stopped (its next call starts it), idle-stopped (the same, after
+  // an idle or memory-budget stop), quarantined (including "failed to start"), disabled
   std::string state;
   std::optional<runner::PluginInfo> info;  // when running
   std::vector<HookRegistration> hooks;     // registered for pipelines, in module order

@@ -238,6 +238,11 @@ int RunServe(const ServeConfig& cfg, std::ostream& out, std::ostream& err) {
   ro.workerd_path = cfg.workerd;
   ro.mode = cfg.isolation;
   ro.invoke_channel = cfg.invoke_channel;
+  ro.idle_stop = std::chrono::seconds(cfg.idle_stop_s);
+  ro.always_on = {cfg.always_on.begin(), cfg.always_on.end()};
+  ro.memory_budget_mb = cfg.memory_budget_mb;
+  ro.validation_cache_dir =
+      (cfg.cache_dir.empty() ? cfg.data_dir + "/cache" : cfg.cache_dir) + "/validated";
   ro.limits = cfg.limits;
   ro.plugin_limits = cfg.plugin_limits;
   ro.site = cfg.site;

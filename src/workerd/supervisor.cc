@@ -98,6 +98,9 @@ struct Proc {
   std::string kill_reason;
   bool stopping = false;
   bool forget = false;
+  bool resume = false;  // start again once the process being stopped is gone (Resume)
+  uint64_t spawns = 0;
+  uint64_t failure_count = 0;
   Clock::time_point stop_deadline;
   std::deque<Clock::time_point> failures;
   bool restart_pending = false;
@@ -219,6 +222,7 @@ struct Supervisor::Impl {
       p->pidfd = pidfd;
       p->out_fd = fds[0];
       p->generation = ++next_generation;
+      ++p->spawns;
       p->state = ProcessState::kStarting;
       p->kill_reason.clear();
       p->partial.clear();
@@ -373,9 +377,20 @@ struct Supervisor::Impl {
     if (stopped) {
       cv.notify_all();
       if (p->spec.on_exit) p->spec.on_exit(ex);
-      std::lock_guard<std::mutex> lock(mu);
-      if (p->forget) procs.erase(p->id);
+      bool resume = false;
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        if (p->forget) {
+          procs.erase(p->id);
+        } else if (p->resume) {
+          p->resume = false;
+          p->stopping = false;
+          p->state = ProcessState::kStarting;
+          resume = true;
+        }
+      }
       cv.notify_all();
+      if (resume) Spawn(p);
       return;
     }
     Failed(p, ex);
@@ -386,6 +401,7 @@ struct Supervisor::Impl {
     {
       std::lock_guard<std::mutex> lock(mu);
       p->failures.push_back(now);
+      ++p->failure_count;
       while (!p->failures.empty() && now - p->failures.front() > opt.failure_window) {
         p->failures.pop_front();
       }
@@ -470,6 +486,7 @@ struct Supervisor::Impl {
     std::lock_guard<std::mutex> lock(mu);
     p->forget = p->forget || forget;
     p->restart_pending = false;
+    if (forget) p->resume = false;
     if (p->pid == 0) {
       p->state = ProcessState::kStopped;
       if (p->forget) procs.erase(p->id);
@@ -532,6 +549,16 @@ Supervisor::Id Supervisor::Start(ProcessSpec spec) {
   return p->id;
 }
 
+Supervisor::Id Supervisor::Register(ProcessSpec spec) {
+  auto p = std::make_shared<Proc>();
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  p->id = impl_->next_id++;
+  p->spec = std::move(spec);
+  p->state = ProcessState::kStopped;
+  impl_->procs[p->id] = p;
+  return p->id;
+}
+
 void Supervisor::Stop(Id id, bool wait) {
   auto p = impl_->Find(id);
   if (!p) return;
@@ -549,14 +576,72 @@ void Supervisor::Kill(Id id, const std::string& reason) {
 void Supervisor::Enable(Id id) {
   auto p = impl_->Find(id);
   if (!p) return;
-  impl_->Post([this, p] {
-    {
-      std::lock_guard<std::mutex> lock(impl_->mu);
-      if (p->state != ProcessState::kQuarantined) return;
-      p->failures.clear();
+  {
+    // Starting from here on, so a call right after Enable() waits for the start.
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    if (p->state != ProcessState::kQuarantined) return;
+    p->failures.clear();
+    p->state = ProcessState::kStarting;
+  }
+  impl_->cv.notify_all();
+  impl_->Post([this, p] { impl_->Spawn(p); });
+}
+
+void Supervisor::Park(Id id) {
+  auto p = impl_->Find(id);
+  if (!p) return;
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    p->resume = false;
+    if (p->pid == 0) {
+      // Between a failure and its restart: the restart is cancelled. (A spawn already posted by
+      // Resume() is not: whoever resumed it is waiting for it.)
+      if (p->state == ProcessState::kRestarting) {
+        p->restart_pending = false;
+        p->state = ProcessState::kStopped;
+      }
+    } else if (!p->stopping) {
+      p->stopping = true;
+      p->stop_deadline = Clock::now() + impl_->opt.stop_timeout;
+      kill(p->pid, SIGTERM);
     }
-    impl_->Spawn(p);
-  });
+  }
+  impl_->cv.notify_all();
+  // The supervisor thread computes its next wake-up from stop_deadline: make it look again.
+  impl_->Post([] {});
+}
+
+bool Supervisor::Resume(Id id) {
+  auto p = impl_->Find(id);
+  if (!p) return false;
+  bool spawn = false;
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    if (p->forget || p->state == ProcessState::kQuarantined) return false;
+    if (p->pid != 0 && p->stopping) {
+      p->resume = true;
+    } else if (p->pid == 0 && p->state == ProcessState::kStopped) {
+      p->stopping = false;
+      p->state = ProcessState::kStarting;  // so concurrent callers see the start under way
+      spawn = true;
+    }
+  }
+  if (spawn) impl_->Post([this, p] { impl_->Spawn(p); });
+  return true;
+}
+
+uint64_t Supervisor::spawns(Id id) const {
+  auto p = impl_->Find(id);
+  if (!p) return 0;
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return p->spawns;
+}
+
+uint64_t Supervisor::failures(Id id) const {
+  auto p = impl_->Find(id);
+  if (!p) return 0;
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return p->failure_count;
 }
 
 ProcessState Supervisor::state(Id id) const {
@@ -585,8 +670,9 @@ bool Supervisor::WaitReady(Id id, Clock::time_point deadline) const {
   if (!p) return false;
   std::unique_lock<std::mutex> lock(impl_->mu);
   impl_->cv.wait_until(lock, deadline, [&] {
+    if (p->stopping) return !p->resume;  // a stop with a Resume() pending is waited through
     return p->state == ProcessState::kReady || p->state == ProcessState::kQuarantined ||
-           p->state == ProcessState::kStopped || p->stopping;
+           p->state == ProcessState::kStopped;
   });
   return p->state == ProcessState::kReady && !p->stopping;
 }

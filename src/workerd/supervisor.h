@@ -14,6 +14,11 @@
 // - A start while failures are on record runs at nice failing_nice (the neighbours' CPU first).
 // - Stop(): SIGTERM, then SIGKILL after stop_timeout; never restarted. Late events of an old
 //   process never touch its successor (every event carries its generation).
+// - Park()/Resume(): the same graceful stop, but the record stays (its failure history, so a
+//   plugin that keeps failing its starts is still quarantined); Resume() starts it again.
+//   Resume() is idempotent: concurrent callers get one start. A Resume() during a stop starts
+//   the process again as soon as the old one is gone. A process that exited cleanly is resumed
+//   the same way.
 // - Callbacks run on the supervisor thread: keep them short, never call back into Stop(wait).
 #pragma once
 
@@ -92,18 +97,32 @@ class Supervisor {
   Supervisor& operator=(const Supervisor&) = delete;
 
   Id Start(ProcessSpec spec);
+  // Registers a process without starting it: it is stopped until Resume().
+  Id Register(ProcessSpec spec);
   // Graceful stop; with wait, returns once the process is gone. The id is then forgotten.
   void Stop(Id id, bool wait = true);
   // SIGKILL now, reporting `reason` in ProcessExit; then the restart policy applies.
   void Kill(Id id, const std::string& reason);
   // A quarantined process starts again with a clean failure history.
   void Enable(Id id);
+  // Stops the process (SIGTERM, then SIGKILL after stop_timeout) without forgetting it; a
+  // restart that was pending is cancelled. Returns at once. Never restarted until Resume().
+  void Park(Id id);
+  // Starts a parked or cleanly exited process again (after the current one is gone, when a stop
+  // is under way); does nothing to one starting, ready or restarting. False when quarantined or
+  // unknown.
+  bool Resume(Id id);
+  // Processes spawned for this id so far (restarts and resumes included).
+  uint64_t spawns(Id id) const;
 
   ProcessState state(Id id) const;
   pid_t pid(Id id) const;  // 0 when not running
   int generation(Id id) const;
-  // Blocks until the process is ready (true), or quarantined/stopped/deadline (false).
+  // Blocks until the process is ready (true), or quarantined/stopped/deadline (false). A stop
+  // with a Resume() pending is waited through.
   bool WaitReady(Id id, std::chrono::steady_clock::time_point deadline) const;
+  // Failures on record for this id so far (every one, not only those within failure_window).
+  uint64_t failures(Id id) const;
 
   // Whether plugin processes get an empty network namespace (decided once, at construction).
   bool network_namespace_active() const;

@@ -214,6 +214,83 @@ TEST_F(SupervisorTest, AProcessRestartedAfterAFailureYieldsTheCpu) {
   sup.Stop(id);
 }
 
+TEST_F(SupervisorTest, AParkedProcessStaysStoppedUntilResumed) {
+  Supervisor sup(Options(Script("exec sleep 60")));
+  auto id = sup.Start(Spec());
+  ASSERT_TRUE(Eventually([&] { return sup.pid(id) != 0; }, 10s));
+  pid_t first = sup.pid(id);
+  sup.Park(id);
+  ASSERT_TRUE(Eventually([&] { return sup.state(id) == ProcessState::kStopped; }, 10s));
+  EXPECT_EQ(sup.pid(id), 0);
+  EXPECT_EQ(kill(first, 0), -1);
+  ASSERT_EQ(Exits().size(), 1u);
+  EXPECT_EQ(Exits()[0].kill_reason, "stopped");
+  EXPECT_FALSE(Exits()[0].restarting);
+  EXPECT_EQ(sup.spawns(id), 1u);
+  EXPECT_FALSE(sup.WaitReady(id, std::chrono::steady_clock::now() + 10s));  // no wait: stopped
+
+  ASSERT_TRUE(sup.Resume(id));
+  ASSERT_TRUE(Eventually([&] { return sup.pid(id) != 0; }, 10s));
+  EXPECT_NE(sup.pid(id), first);
+  EXPECT_EQ(sup.spawns(id), 2u);
+  EXPECT_EQ(sup.generation(id), 2);
+  sup.Stop(id);
+}
+
+TEST_F(SupervisorTest, ConcurrentResumesOfAParkedProcessStartItOnce) {
+  Supervisor sup(Options(Script("exec sleep 60")));
+  auto id = sup.Register(Spec());
+  EXPECT_EQ(sup.state(id), ProcessState::kStopped);
+  EXPECT_EQ(sup.spawns(id), 0u);
+  std::vector<std::thread> callers;
+  for (int i = 0; i < 8; ++i) callers.emplace_back([&] { EXPECT_TRUE(sup.Resume(id)); });
+  for (auto& t : callers) t.join();
+  ASSERT_TRUE(Eventually([&] { return sup.pid(id) != 0; }, 10s));
+  EXPECT_EQ(sup.spawns(id), 1u);
+  EXPECT_TRUE(sup.Resume(id));  // running: nothing to do
+  EXPECT_EQ(sup.spawns(id), 1u);
+  sup.Stop(id);
+}
+
+TEST_F(SupervisorTest, AResumeDuringAStopStartsAgainOnceTheOldProcessIsGone) {
+  // The process ignores SIGTERM, so the stop lasts until the SIGKILL after stop_timeout, and the
+  // Resume surely lands while it is under way.
+  Supervisor sup(Options(Script(
+      "trap 'echo term >> term.txt' TERM; echo up >> up.txt; while true; do sleep 0.05; done")));
+  auto id = sup.Start(Spec());
+  ASSERT_TRUE(Eventually([&] { return ReadFile(dir_ / "up.txt") == "up\n"; }, 10s));
+  pid_t first = sup.pid(id);
+  sup.Park(id);
+  ASSERT_TRUE(sup.Resume(id));
+  ASSERT_TRUE(Eventually([&] { return sup.spawns(id) == 2 && sup.pid(id) != 0; }, 10s));
+  EXPECT_NE(sup.pid(id), first);
+  EXPECT_EQ(kill(first, 0), -1);  // the old one is gone first
+  EXPECT_EQ(ReadFile(dir_ / "term.txt"), "term\n");
+  ASSERT_TRUE(Eventually([&] { return ReadFile(dir_ / "up.txt") == "up\nup\n"; }, 10s));
+  EXPECT_EQ(sup.state(id), ProcessState::kStarting);  // scripts never become ready
+  sup.Stop(id);
+}
+
+TEST_F(SupervisorTest, FailedStartsAcrossResumesStillQuarantine) {
+  auto opts = Options(Script("echo cannot start >&2; exit 3"));
+  opts.restart_delays = {10s};  // no automatic restart within the test
+  opts.max_failures = 2;
+  Supervisor sup(opts);
+  auto id = sup.Start(Spec());
+  for (uint64_t n = 1; n <= 2; ++n) {
+    ASSERT_TRUE(Eventually([&] { return sup.failures(id) == n; }, 10s));
+    EXPECT_EQ(sup.state(id), ProcessState::kRestarting);
+    sup.Park(id);  // cancels the pending restart
+    EXPECT_EQ(sup.state(id), ProcessState::kStopped);
+    ASSERT_TRUE(sup.Resume(id));
+  }
+  ASSERT_TRUE(Eventually([&] { return sup.state(id) == ProcessState::kQuarantined; }, 10s));
+  EXPECT_EQ(sup.failures(id), 3u);
+  EXPECT_EQ(sup.spawns(id), 3u);
+  EXPECT_FALSE(sup.Resume(id));
+  EXPECT_NE(Exits().back().output_tail.find("cannot start"), std::string::npos);
+}
+
 TEST_F(SupervisorTest, RealWorkerdBecomesReadyAndReportsTheReadyBody) {
   WriteFile(dir_ / "main.js", R"JS(
 export default { fetch(req) {
