@@ -82,6 +82,30 @@ TEST(ServeConfigTest, BadValuesNameTheirSourceAndOption) {
   EXPECT_TRUE(server::ResolveServeConfig({}, Env({}))->invoke_channel);
 }
 
+TEST(ServeConfigTest, ResidencyOptions) {
+  auto d = server::ResolveServeConfig({}, Env({}));
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->idle_stop_s, 300);
+  EXPECT_TRUE(d->always_on.empty());
+  EXPECT_EQ(d->memory_budget_mb, 0);
+  auto c = server::ResolveServeConfig(
+      {{"idle-stop-s", {"never"}}, {"always-on", {"a", "b"}}},
+      Env({{"PLUGIN_SANDBOX_MEMORY_BUDGET_MB", "512"}, {"PLUGIN_SANDBOX_CACHE_DIR", "/c"}}));
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_EQ(c->idle_stop_s, 0);
+  EXPECT_EQ(c->always_on, (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(c->memory_budget_mb, 512);
+  EXPECT_EQ(c->cache_dir, "/c");
+  EXPECT_EQ(server::ResolveServeConfig({{"idle-stop-s", {"90"}}}, Env({}))->idle_stop_s, 90);
+  auto bad = server::ResolveServeConfig({{"idle-stop-s", {"soon"}}}, Env({}));
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().message(), "--idle-stop-s: expected a positive integer, got \"soon\"");
+  auto zero = server::ResolveServeConfig({}, Env({{"PLUGIN_SANDBOX_MEMORY_BUDGET_MB", "0"}}));
+  ASSERT_FALSE(zero.ok());
+  EXPECT_EQ(zero.status().message(),
+            "environment PLUGIN_SANDBOX_MEMORY_BUDGET_MB: expected a positive integer, got \"0\"");
+}
+
 TEST_F(ServeTest, AConfigFileConfiguresTheRunningHost) {
   WriteBundle(Plugins() / "limited", R"({"id":"limited","version":"1","routes":["ok"]})",
               R"JS(export default { routes: { ok: async (_r, ctx) => ctx.site } };)JS");

@@ -39,8 +39,16 @@ TEST_F(ServeTest, InstallsUpdatesAndDisabledStateSurviveARestart) {
   Reply v = serve_.Get("/v1/plugins/versioned");
   ASSERT_EQ(v.status, 200) << serve_.Log();
   EXPECT_EQ(Str(v.Json().at("version")), "2.0.0");
-  EXPECT_EQ(Str(v.Json().at("state")), "ready");
+  // Started once at install, its module is known: nothing starts until it is called.
+  EXPECT_EQ(Str(v.Json().at("state")), "stopped");
+  EXPECT_TRUE(v.Json().at("pid").is_null());
+  Reply health = serve_.Get("/healthz");
+  EXPECT_EQ(Str(health.Json().at("status")), "ok");
+  EXPECT_EQ(Str(health.Json().at("plugins").at("versioned")), "stopped");
   EXPECT_EQ(Str(serve_.Route("versioned", "version").Json()), "2.0.0");
+  v = serve_.Get("/v1/plugins/versioned");
+  EXPECT_EQ(Str(v.Json().at("state")), "ready");
+  EXPECT_EQ(Stringify(v.Json().at("stats").at("starts")), "1");
   EXPECT_EQ(Str(serve_.Get("/v1/plugins/ungated").Json().at("state")), "disabled");
   EXPECT_EQ(serve_.Route("ungated", "ping").status, 503);
   // No lifecycle hook runs on a plain restart.
