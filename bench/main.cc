@@ -30,6 +30,7 @@
 #include "common/json.h"
 #include "floor.h"
 #include "manifest/bundle.h"
+#include "residency.h"
 #include "runner/invoke_channel.h"
 #include "runner/limits.h"
 #include "runner/runner.h"
@@ -54,8 +55,8 @@ struct Options {
   bool no_postgres = false;  // skip the bridge scenario's PostgreSQL half
 };
 
-const std::vector<std::string> kScenarios = {"cold", "latency", "bridge", "throughput",
-                                             "containment"};
+const std::vector<std::string> kScenarios = {"cold",       "residency",  "latency", "bridge",
+                                             "throughput", "containment"};
 
 struct Sizes {
   int latency_rounds, latency_per_round, latency_warmup;
@@ -969,6 +970,20 @@ Results RunOnce(const Options& opt, std::vector<std::string>* errors,
   }
 
   if (Wanted(opt, "cold")) ScenarioColdAndMemory(env);
+  if (Wanted(opt, "residency")) {
+    ResidencyContext rc;
+    rc.tmp = env.tmp;
+    rc.launcher = env.launcher;
+    rc.workerd = env.workerd;
+    rc.serve_binary = env.serve_binary;
+    rc.const_socket = env.const_server->path();
+    rc.netns = env.netns;
+    rc.smoke = opt.smoke;
+    rc.results = &env.r;
+    rc.error = [&env](const std::string& e) { env.Error(e); };
+    rc.progress = [&env](const std::string& p) { env.Progress(p); };
+    ScenarioResidency(rc);
+  }
 
   // The standing set: four echo plugins and four raw workers beside them.
   bool standing = Wanted(opt, "latency") || Wanted(opt, "bridge") || Wanted(opt, "throughput") ||
@@ -1037,6 +1052,13 @@ std::vector<Target> Targets() {
        true, 1.5},
       {"containment.kill.over_budget_ms", "runaway loop killed within CPU budget + 25 ms", true,
        25},
+      {"residency.first_call.ratio", "stopped plugin's first call <= 1.3x bare workerd start",
+       true, 1.3},
+      {"residency.idle.per_idle_plugin.mib", "<= 1 MiB PSS per installed idle plugin", true, 1},
+      {"residency.site.restart.ratio", "site with 10 plugins ready <= 1.2x with 1 (restart)", true,
+       1.2},
+      {"residency.neighbour.p99_ratio", "neighbour p99 while a plugin starts <= 1.3x baseline",
+       true, 1.3},
   };
 }
 
@@ -1153,6 +1175,26 @@ std::string Table(const Results& r, int runs) {
       "", "");
   row("reinstall (Load replacing a loaded plugin) (ms)",
       Get(r, "containment.reinstall.load_median_ms"), "", "");
+  row("stopped plugin: first call / bare workerd start to answer (ms)",
+      Get(r, "residency.first_call.ms"), Get(r, "residency.raw_first_response.ms"),
+      Get(r, "residency.first_call.ratio", 2));
+  row("running plugin: warm call, median (us)", Get(r, "residency.warm.median_us"), "", "");
+  row("PSS, host + processes: 5 plugins in use (MiB)", Get(r, "residency.idle.pss_5.mib"), "",
+      "");
+  row("PSS, host + processes: the same 5 among 100 installed (MiB)",
+      Get(r, "residency.idle.pss_100.mib"), "", "");
+  row("PSS per installed idle plugin (MiB)", Get(r, "residency.idle.per_idle_plugin.mib", 3), "",
+      "");
+  row("load of a known module, not started (us)", Get(r, "residency.idle.load_known_us", 0), "",
+      "");
+  row("serve ready, restart, 1 / 10 installed plugins (ms)", Get(r, "residency.site.restart_1.ms"),
+      Get(r, "residency.site.restart_10.ms") + " (10)", Get(r, "residency.site.restart.ratio", 2));
+  row("serve ready, first start, 1 / 10 new plugins (ms)", Get(r, "residency.site.first_1.ms"),
+      Get(r, "residency.site.first_10.ms") + " (10)", Get(r, "residency.site.first.ratio", 2));
+  row("neighbour p99 alone / while a plugin starts (us)",
+      Get(r, "residency.neighbour.p99_base_us", 0), Get(r, "residency.neighbour.p99_starting_us", 0),
+      Get(r, "residency.neighbour.p99_ratio", 2));
+  row("  on-demand starts during that", Get(r, "residency.neighbour.starts", 0), "", "");
   return o.str();
 }
 
