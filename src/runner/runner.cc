@@ -154,6 +154,13 @@ std::string FindWorkerd(const std::string& start) {
   return "";
 }
 
+// What a plugin's first start needs written and opened, kept until then for a plugin the
+// validation cache knows (a load then touches no file).
+struct PendingFiles {
+  WrapperParams wp;
+  std::string source;
+};
+
 struct Plugin {
   PluginHandle handle;
   manifest::Manifest manifest;
@@ -163,6 +170,7 @@ struct Plugin {
   std::atomic<workerd::Supervisor::Id> proc{0};
   bool always_on = false;
   std::string cache_key;  // its module's entry in the validation cache
+  std::unique_ptr<PendingFiles> pending;  // under mu: files not written yet (Runner::Impl::Prepare)
 
   mutable std::mutex mu;
   std::condition_variable cv;
@@ -482,6 +490,29 @@ struct Runner::Impl {
     }
   }
 
+  // Writes what p's process needs (its worker's files and config) and opens its bridge socket.
+  Status Prepare(const Plugin& p, const WrapperParams& wp, const std::string& source) {
+    PS_TRY(backing->Listen(p.bridge_socket, p.handle.id, p.handle.version));
+    Status st = [&]() -> Status {
+      PS_ASSIGN(auto modules, WriteWorkerFiles(p.dir, "", wp, source));
+      PS_TRY(WriteRefuseWorker(p.dir));
+      workerd::ProcessConfig config;
+      config.workers.push_back(workerd::Worker{"plugin",
+                                               modules,
+                                               p.socket,
+                                               p.bridge_socket,
+                                               workerd::kCompatibilityDate,
+                                               {"nodejs_compat"}});
+      config.v8_flags = {"--max-old-space-size=" + std::to_string(p.limits.memory_mb)};
+      std::ofstream out(p.dir + "/config.capnp", std::ios::trunc);
+      out << workerd::RenderCapnp(config);
+      if (!out) return Internal("cannot write " + p.dir + "/config.capnp");
+      return Status::Ok();
+    }();
+    if (!st.ok()) backing->Close(p.bridge_socket);
+    return st;
+  }
+
   // Starts p's process when it is stopped (or being stopped) and waits, bounded by `deadline`,
   // until that start is over; callers that find a start under way wait for the same one. Ok once
   // the process is ready (or was not stopped); plugin_crashed when the start failed;
@@ -495,7 +526,18 @@ struct Runner::Impl {
       p->demand_start = true;
       p->demand_since = Clock::now();
       const int64_t expected = p->pss > 0 ? p->pss : kExpectedProcessBytes;
+      std::unique_ptr<PendingFiles> pending = std::move(p->pending);
       lock.unlock();
+      if (pending) {
+        if (Status st = Prepare(*p, pending->wp, pending->source); !st.ok()) {
+          lock.lock();
+          p->pending = std::move(pending);
+          p->demand_start = false;
+          p->cv.notify_all();
+          return Failure("plugin_crashed",
+                         "Plugin " + p->handle.id + " failed to start: " + st.message());
+        }
+      }
       if (budget_mb > 0) FitBudget(Members(), p.get(), expected);
       bool resumed = supervisor->Resume(p->proc);
       lock.lock();
@@ -998,7 +1040,6 @@ Result<PluginHandle> Runner::Load(const manifest::Bundle& bundle) {
   p->invoke_auth = "Bearer " + invoke_token;
 
   impl.bridge->RegisterPlugin(m);
-  PS_TRY(impl.backing->Listen(p->bridge_socket, m.id, m.version));
 
   WrapperParams wp{m.id,
                    m.version,
@@ -1006,25 +1047,9 @@ Result<PluginHandle> Runner::Load(const manifest::Bundle& bundle) {
                    m.capabilities,
                    tokens.IssueBridgeToken(bridge::Bridge::GrantFor(m)),
                    invoke_token};
-  if (impl.shared()) return LoadShared(p, wp, bundle.module_source);
-  auto modules = WriteWorkerFiles(p->dir, "", wp, bundle.module_source);
-  if (!modules.ok()) {
-    impl.backing->Close(p->bridge_socket);
-    return modules.status();
-  }
-  PS_TRY(WriteRefuseWorker(p->dir));
-  workerd::ProcessConfig config;
-  config.workers.push_back(workerd::Worker{"plugin",
-                                           *modules,
-                                           p->socket,
-                                           p->bridge_socket,
-                                           workerd::kCompatibilityDate,
-                                           {"nodejs_compat"}});
-  config.v8_flags = {"--max-old-space-size=" + std::to_string(p->limits.memory_mb)};
-  {
-    std::ofstream out(p->dir + "/config.capnp", std::ios::trunc);
-    out << workerd::RenderCapnp(config);
-    if (!out) return Internal("cannot write " + p->dir + "/config.capnp");
+  if (impl.shared()) {
+    PS_TRY(impl.backing->Listen(p->bridge_socket, m.id, m.version));
+    return LoadShared(p, wp, bundle.module_source);
   }
 
   std::weak_ptr<Plugin> weak = p;
@@ -1050,14 +1075,16 @@ Result<PluginHandle> Runner::Load(const manifest::Bundle& bundle) {
   if (!p->always_on) {
     if (auto described = impl.cache->Get(p->cache_key)) {
       // Started before with this very module and runtime: what it declares is known, and its
-      // process starts on its first invocation.
+      // process (and the files it needs) waits for its first invocation.
       p->described = std::move(*described);
+      p->pending = std::make_unique<PendingFiles>(PendingFiles{wp, bundle.module_source});
       p->proc = impl.supervisor->Register(std::move(spec));
       impl.Install(p);
       spdlog::debug("plugin {} {} loaded from the validation cache; not started", m.id, m.version);
       return p->handle;
     }
   }
+  PS_TRY(impl.Prepare(*p, wp, bundle.module_source));
   p->proc = impl.supervisor->Start(std::move(spec));
 
   if (Status st = impl.WaitFirstReady(p); !st.ok()) {
