@@ -55,8 +55,8 @@ struct Options {
   bool no_postgres = false;  // skip the bridge scenario's PostgreSQL half
 };
 
-const std::vector<std::string> kScenarios = {"cold",       "residency",  "latency", "bridge",
-                                             "throughput", "containment"};
+const std::vector<std::string> kScenarios = {"cold",   "residency",  "latency",
+                                             "bridge", "throughput", "containment"};
 
 struct Sizes {
   int latency_rounds, latency_per_round, latency_warmup;
@@ -1052,8 +1052,8 @@ std::vector<Target> Targets() {
        true, 1.5},
       {"containment.kill.over_budget_ms", "runaway loop killed within CPU budget + 25 ms", true,
        25},
-      {"residency.first_call.ratio", "stopped plugin's first call <= 1.3x bare workerd start",
-       true, 1.3},
+      {"residency.first_call.ratio", "stopped plugin's first call <= 1.3x bare workerd start", true,
+       1.3},
       {"residency.idle.per_idle_plugin.mib", "<= 1 MiB PSS per installed idle plugin", true, 1},
       {"residency.site.restart.ratio", "site with 10 plugins ready <= 1.2x with 1 (restart)", true,
        1.2},
@@ -1179,8 +1179,7 @@ std::string Table(const Results& r, int runs) {
       Get(r, "residency.first_call.ms"), Get(r, "residency.raw_first_response.ms"),
       Get(r, "residency.first_call.ratio", 2));
   row("running plugin: warm call, median (us)", Get(r, "residency.warm.median_us"), "", "");
-  row("PSS, host + processes: 5 plugins in use (MiB)", Get(r, "residency.idle.pss_5.mib"), "",
-      "");
+  row("PSS, host + processes: 5 plugins in use (MiB)", Get(r, "residency.idle.pss_5.mib"), "", "");
   row("PSS, host + processes: the same 5 among 100 installed (MiB)",
       Get(r, "residency.idle.pss_100.mib"), "", "");
   row("PSS per installed idle plugin (MiB)", Get(r, "residency.idle.per_idle_plugin.mib", 3), "",
@@ -1192,8 +1191,8 @@ std::string Table(const Results& r, int runs) {
   row("serve ready, first start, 1 / 10 new plugins (ms)", Get(r, "residency.site.first_1.ms"),
       Get(r, "residency.site.first_10.ms") + " (10)", Get(r, "residency.site.first.ratio", 2));
   row("neighbour p99 alone / while a plugin starts (us)",
-      Get(r, "residency.neighbour.p99_base_us", 0), Get(r, "residency.neighbour.p99_starting_us", 0),
-      Get(r, "residency.neighbour.p99_ratio", 2));
+      Get(r, "residency.neighbour.p99_base_us", 0),
+      Get(r, "residency.neighbour.p99_starting_us", 0), Get(r, "residency.neighbour.p99_ratio", 2));
   row("  on-demand starts during that", Get(r, "residency.neighbour.starts", 0), "", "");
   return o.str();
 }

@@ -272,8 +272,8 @@ class Scenario {
     std::map<int, std::vector<double>> first, restart;
     for (int rep = 0; rep < reps; ++rep) {
       for (int n : {1, 10}) {
-        std::string dir = c_.tmp + "/residency-site-" + std::to_string(n) + "-" +
-                          std::to_string(rep);
+        std::string dir =
+            c_.tmp + "/residency-site-" + std::to_string(n) + "-" + std::to_string(rep);
         std::string plugins = dir + "/plugins";
         for (int i = 0; i < n; ++i) {
           // Distinct modules, so the first start validates each.

@@ -11,11 +11,11 @@
 namespace ps::bench {
 
 struct ResidencyContext {
-  std::string tmp;            // scratch directory (removed by the caller)
-  std::string launcher;       // plugin-sandbox-launch
-  std::string workerd;        // the pinned binary
-  std::string serve_binary;   // plugin-sandbox
-  std::string const_socket;   // the ConstServer the raw floor's BRIDGE binding points at
+  std::string tmp;           // scratch directory (removed by the caller)
+  std::string launcher;      // plugin-sandbox-launch
+  std::string workerd;       // the pinned binary
+  std::string serve_binary;  // plugin-sandbox
+  std::string const_socket;  // the ConstServer the raw floor's BRIDGE binding points at
   bool netns = false;
   bool smoke = false;
   std::map<std::string, double>* results = nullptr;

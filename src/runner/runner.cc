@@ -169,7 +169,7 @@ struct Plugin {
   std::vector<workerd::Module> modules;  // shared mode: this plugin's worker in the shared config
   std::atomic<workerd::Supervisor::Id> proc{0};
   bool always_on = false;
-  std::string cache_key;  // its module's entry in the validation cache
+  std::string cache_key;                  // its module's entry in the validation cache
   std::unique_ptr<PendingFiles> pending;  // under mu: files not written yet (Runner::Impl::Prepare)
 
   mutable std::mutex mu;
@@ -277,11 +277,11 @@ struct Runner::Impl {
       p->pool_generation = gen;
       p->last_used = Clock::now();
       if (p->demand_start) {
-        spdlog::info("plugin {} started on demand in {} ms (pid {})", p->handle.id,
-                     std::chrono::duration_cast<std::chrono::milliseconds>(p->last_used -
-                                                                           p->demand_since)
-                         .count(),
-                     pid);
+        spdlog::info(
+            "plugin {} started on demand in {} ms (pid {})", p->handle.id,
+            std::chrono::duration_cast<std::chrono::milliseconds>(p->last_used - p->demand_since)
+                .count(),
+            pid);
       }
       p->demand_start = false;
       p->parking = false;

@@ -115,9 +115,9 @@ struct PluginInfo {
   uint64_t invocations = 0;
   uint64_t failures = 0;
   uint64_t restarts = 0;
-  uint64_t starts = 0;       // processes that became ready (the load's own, restarts, on demand)
-  uint64_t idle_stops = 0;   // stopped after idle_stop without an invocation
-  uint64_t budget_stops = 0; // stopped for the memory budget
+  uint64_t starts = 0;        // processes that became ready (the load's own, restarts, on demand)
+  uint64_t idle_stops = 0;    // stopped after idle_stop without an invocation
+  uint64_t budget_stops = 0;  // stopped for the memory budget
   bool always_on = false;
   uint64_t limit_kills = 0;
   // Invocations found over their CPU budget during V8's housekeeping (a collection) and looked at

@@ -126,46 +126,38 @@ std::string Metrics::Render(
   Help(out, "plugin_sandbox_bridge_channels_opened_total", "counter",
        "Bridge call channels (WebSockets carrying a chatty invocation's ctx calls) opened.");
   out << "plugin_sandbox_bridge_channels_opened_total " << bridge_channels << '\n';
-  Help(out, "plugin_sandbox_plugin_restarts_total", "counter",
-       "Restarts of the plugin's process after a crash or a limit kill (current load).");
-  for (const auto& g : plugins) {
-    out << "plugin_sandbox_plugin_restarts_total{plugin=\"" << Label(g.id) << "\"} " << g.restarts
-        << '\n';
-  }
-  Help(out, "plugin_sandbox_plugin_starts_total", "counter",
-       "Times the plugin's process became ready: its load, restarts and starts on demand (current "
-       "load).");
-  for (const auto& g : plugins) {
-    out << "plugin_sandbox_plugin_starts_total{plugin=\"" << Label(g.id) << "\"} " << g.starts
-        << '\n';
-  }
+  // One value per plugin.
+  auto per_plugin = [&](const char* name, const char* type, const char* help, auto value) {
+    Help(out, name, type, help);
+    for (const auto& g : plugins)
+      out << name << "{plugin=\"" << Label(g.id) << "\"} " << value(g) << '\n';
+  };
+  per_plugin("plugin_sandbox_plugin_restarts_total", "counter",
+             "Restarts of the plugin's process after a crash or a limit kill (current load).",
+             [](const PluginGauges& g) { return g.restarts; });
+  per_plugin("plugin_sandbox_plugin_starts_total", "counter",
+             "Times the plugin's process became ready: its load, restarts and starts on demand "
+             "(current load).",
+             [](const PluginGauges& g) { return g.starts; });
   Help(out, "plugin_sandbox_plugin_stops_total", "counter",
        "Times the plugin's process was stopped while installed, by reason: idle (no call for "
        "idle-stop-s) or memory (the memory budget).");
   for (const auto& g : plugins) {
-    out << "plugin_sandbox_plugin_stops_total{plugin=\"" << Label(g.id) << "\",reason=\"idle\"} "
-        << g.idle_stops << '\n';
-    out << "plugin_sandbox_plugin_stops_total{plugin=\"" << Label(g.id)
-        << "\",reason=\"memory\"} " << g.budget_stops << '\n';
+    for (const auto& [reason, n] : {std::pair{"idle", g.idle_stops}, {"memory", g.budget_stops}}) {
+      out << "plugin_sandbox_plugin_stops_total{plugin=\"" << Label(g.id) << "\",reason=\""
+          << reason << "\"} " << n << '\n';
+    }
   }
-  Help(out, "plugin_sandbox_plugin_limit_kills_total", "counter",
-       "Times the plugin's process was killed for its CPU or memory limit (current load).");
-  for (const auto& g : plugins) {
-    out << "plugin_sandbox_plugin_limit_kills_total{plugin=\"" << Label(g.id) << "\"} "
-        << g.limit_kills << '\n';
-  }
-  Help(out, "plugin_sandbox_plugin_cpu_reprieves_total", "counter",
-       "Invocations over their CPU budget during a V8 garbage collection, spared (current load).");
-  for (const auto& g : plugins) {
-    out << "plugin_sandbox_plugin_cpu_reprieves_total{plugin=\"" << Label(g.id) << "\"} "
-        << g.cpu_reprieves << '\n';
-  }
-  Help(out, "plugin_sandbox_plugin_memory_bytes", "gauge",
-       "Resident memory of the plugin's process (0 when not running).");
-  for (const auto& g : plugins) {
-    out << "plugin_sandbox_plugin_memory_bytes{plugin=\"" << Label(g.id) << "\"} " << g.rss_bytes
-        << '\n';
-  }
+  per_plugin("plugin_sandbox_plugin_limit_kills_total", "counter",
+             "Times the plugin's process was killed for its CPU or memory limit (current load).",
+             [](const PluginGauges& g) { return g.limit_kills; });
+  per_plugin("plugin_sandbox_plugin_cpu_reprieves_total", "counter",
+             "Invocations over their CPU budget during a V8 garbage collection, spared (current "
+             "load).",
+             [](const PluginGauges& g) { return g.cpu_reprieves; });
+  per_plugin("plugin_sandbox_plugin_memory_bytes", "gauge",
+             "Resident memory of the plugin's process (0 when not running).",
+             [](const PluginGauges& g) { return g.rss_bytes; });
   Help(out, "plugin_sandbox_http_requests_total", "counter",
        "HTTP requests served, by method and status.");
   for (const auto& [key, n] : http_) {

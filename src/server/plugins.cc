@@ -160,8 +160,8 @@ Status PluginRegistry::StartEntry(const std::string& id, Entry& e) {
   auto info = runner_.Info(id);
   bool running = info && info->pid != 0;
   spdlog::info("plugin {} {} {} ({} hooks registered, {} routes)", id, h->version,
-               running ? "started" : "loaded; its process starts on its first call",
-               e.hooks.size(), e.routes.size());
+               running ? "started" : "loaded; its process starts on its first call", e.hooks.size(),
+               e.routes.size());
   return Status::Ok();
 }
 

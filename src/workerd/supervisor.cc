@@ -138,6 +138,15 @@ struct Supervisor::Impl {
     return it == procs.end() ? nullptr : it->second;
   }
 
+  // One field of process `id`, read under the lock; `absent` for an id not (or no longer) known.
+  template <typename T, typename F>
+  T Read(Id id, T absent, F field) const {
+    auto p = Find(id);
+    if (!p) return absent;
+    std::lock_guard<std::mutex> lock(mu);
+    return field(*p);
+  }
+
   std::vector<std::string> Environment() const {
     std::vector<std::string> env;
     std::vector<std::string> names = {"PATH", "HOME", "TMPDIR", "TMP", "TEMP", "LANG", "LC_ALL"};
@@ -631,38 +640,23 @@ bool Supervisor::Resume(Id id) {
 }
 
 uint64_t Supervisor::spawns(Id id) const {
-  auto p = impl_->Find(id);
-  if (!p) return 0;
-  std::lock_guard<std::mutex> lock(impl_->mu);
-  return p->spawns;
+  return impl_->Read(id, uint64_t{0}, [](const Proc& p) { return p.spawns; });
 }
 
 uint64_t Supervisor::failures(Id id) const {
-  auto p = impl_->Find(id);
-  if (!p) return 0;
-  std::lock_guard<std::mutex> lock(impl_->mu);
-  return p->failure_count;
+  return impl_->Read(id, uint64_t{0}, [](const Proc& p) { return p.failure_count; });
 }
 
 ProcessState Supervisor::state(Id id) const {
-  auto p = impl_->Find(id);
-  if (!p) return ProcessState::kStopped;
-  std::lock_guard<std::mutex> lock(impl_->mu);
-  return p->state;
+  return impl_->Read(id, ProcessState::kStopped, [](const Proc& p) { return p.state; });
 }
 
 pid_t Supervisor::pid(Id id) const {
-  auto p = impl_->Find(id);
-  if (!p) return 0;
-  std::lock_guard<std::mutex> lock(impl_->mu);
-  return p->pid;
+  return impl_->Read(id, pid_t{0}, [](const Proc& p) { return p.pid; });
 }
 
 int Supervisor::generation(Id id) const {
-  auto p = impl_->Find(id);
-  if (!p) return 0;
-  std::lock_guard<std::mutex> lock(impl_->mu);
-  return p->generation;
+  return impl_->Read(id, 0, [](const Proc& p) { return p.generation; });
 }
 
 bool Supervisor::WaitReady(Id id, Clock::time_point deadline) const {

@@ -13,7 +13,8 @@ namespace {
 
 using namespace std::chrono_literals;
 
-constexpr const char* kEchoManifest = R"({"id":"%ID%","version":"1.0.0","routes":["echo","put","get"]})";
+constexpr const char* kEchoManifest =
+    R"({"id":"%ID%","version":"1.0.0","routes":["echo","put","get"]})";
 constexpr const char* kEchoSource = R"JS(
 export default { routes: {
   echo: async ({ input }) => ({ echo: input }),
@@ -71,7 +72,7 @@ TEST_F(ResidencyTest, AnIdlePluginIsStoppedAndItsNextCallStartsItAgain) {
 TEST_F(ResidencyTest, AnAlwaysOnPluginIsNeverStoppedForIdleness) {
   auto warm = Load(EchoManifest("warm"), kEchoSource);
   auto cold = Load(EchoManifest("cold"), kEchoSource);  // the same module: the cache knows it
-  Route(cold, "echo", "0");                                 // started on demand
+  Route(cold, "echo", "0");                             // started on demand
   pid_t warm_pid = runner_->Info("warm")->pid;
   ASSERT_NE(warm_pid, 0);
   ASSERT_TRUE(Eventually(
@@ -86,8 +87,7 @@ TEST_F(ResidencyTest, AnAlwaysOnPluginIsNeverStoppedForIdleness) {
 TEST_F(ResidencyTest, ConcurrentCallsToAStoppedPluginShareOneStart) {
   auto h = Load(EchoManifest("shared-start"), kEchoSource);
   ASSERT_TRUE(Eventually(
-      [&] { return StateOf(*runner_, "shared-start") == runner::PluginState::kIdleStopped; },
-      20s));
+      [&] { return StateOf(*runner_, "shared-start") == runner::PluginState::kIdleStopped; }, 20s));
   constexpr int kCallers = 8;
   std::atomic<int> ok{0};
   std::vector<std::thread> callers;
@@ -142,6 +142,30 @@ TEST_F(ResidencyTest, AnAlwaysOnPluginIsStartedAtLoadEvenWhenTheCacheKnowsIt) {
   EXPECT_NE(info->pid, 0);
 }
 
+// Calls that arrive just as the idle stop decides, while the process stops, or while it starts
+// again all succeed: the gaps between calls straddle a short idle_stop.
+class IdleRaceTest : public RunnerTest {
+ protected:
+  void Customize(runner::RunnerOptions& o) override { o.idle_stop = 40ms; }
+};
+
+TEST_F(IdleRaceTest, CallsAroundIdleStopsAllSucceed) {
+  auto h = Load(EchoManifest("racer"), kEchoSource);
+  int ok = 0;
+  const int kCalls = 40;
+  for (int i = 0; i < kCalls; ++i) {
+    auto r = runner_->InvokeRoute(h, "echo", json::value(i), json::object());
+    EXPECT_TRUE(r.ok()) << i << ": " << r.status().detail_code() << " " << r.status().message();
+    if (r.ok()) ++ok;
+    // The workload, not a synchronisation: gaps of 0 to 78 ms around the 40 ms idle stop.
+    std::this_thread::sleep_for(std::chrono::milliseconds((i * 37) % 79));
+  }
+  EXPECT_EQ(ok, kCalls);
+  auto info = runner_->Info("racer");
+  EXPECT_GT(info->idle_stops, 0u);  // the race was run: some gaps outlasted the idle stop
+  EXPECT_EQ(info->failures, 0u);
+}
+
 // The memory budget: idle plugins are stopped, least recently used first, never one with a call
 // in flight.
 class BudgetTest : public RunnerTest {
@@ -189,7 +213,8 @@ export default { routes: {
 )JS");
   auto idle = Load(EchoManifest("idle"), kEchoSource);
   Result<json::value> waited = json::value(nullptr);
-  std::thread call([&] { waited = runner_->InvokeRoute(busy, "wait", std::nullopt, json::object()); });
+  std::thread call(
+      [&] { waited = runner_->InvokeRoute(busy, "wait", std::nullopt, json::object()); });
   ASSERT_TRUE(Eventually([&] { return runner_->Info("busy")->invocations == 1; }, 10s));
   Route(idle, "echo", "0");     // busy is now the least recently used
   runner_->SetMemoryBudget(1);  // nothing fits: every idle plugin goes

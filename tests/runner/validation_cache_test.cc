@@ -58,7 +58,8 @@ TEST_F(ValidationCacheTest, AGarbledOrForeignEntryIsAMiss) {
   EXPECT_FALSE(cache.Get(key).has_value());
   WriteFile(dir_ / "c" / (key + ".json"), R"({"format":"other","described":{}})");
   EXPECT_FALSE(cache.Get(key).has_value());
-  WriteFile(dir_ / "c" / (key + ".json"), R"({"format":"plugin-sandbox validation 1","described":[]})");
+  WriteFile(dir_ / "c" / (key + ".json"),
+            R"({"format":"plugin-sandbox validation 1","described":[]})");
   EXPECT_FALSE(cache.Get(key).has_value());
 }
 
