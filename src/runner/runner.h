@@ -144,6 +144,13 @@ class Runner {
   // knows its module (then nothing starts until its first invocation). Loading an id that is
   // already loaded replaces it (the old process is stopped after the new one is ready).
   Result<PluginHandle> Load(const manifest::Bundle& bundle);
+  // Learns what each bundle's module declares for every module the validation cache does not
+  // know yet, starting them all in one workerd process (one start instead of one per plugin), so
+  // that their Load()s start nothing. Best effort: a module that stops the batch (one that throws
+  // at load, say) leaves the batch's modules unknown, and each Load() then starts its own and
+  // reports its own error. Does nothing without a validation cache, in shared mode, or for fewer
+  // than two unknown modules. Returns how many modules it recorded.
+  size_t Validate(const std::vector<const manifest::Bundle*>& bundles);
   // An absent event or input (nullopt) reaches the handler as `undefined`, as EmDash's runners
   // pass it; a hook that returns undefined answers null.
   Result<json::value> InvokeHook(const PluginHandle& h, const std::string& hook,

@@ -388,6 +388,24 @@ void PluginRegistry::Start(const std::vector<std::pair<manifest::Bundle, std::st
     }
   }
 
+  {
+    // Every module about to be started: those the validation cache does not know start together
+    // in one process first, so that a first start with many new plugins costs one workerd start.
+    std::vector<const manifest::Bundle*> starting;
+    for (const auto& e : stored) {
+      if (!e.enabled) continue;
+      auto it = given.find(e.bundle.manifest.id);
+      starting.push_back(it != given.end() ? &it->second.first : &e.bundle);
+    }
+    for (const auto& id : given_order) {
+      auto it = given.find(id);
+      bool stored_too = std::any_of(stored.begin(), stored.end(),
+                                    [&](const Entry& e) { return e.bundle.manifest.id == id; });
+      if (it != given.end() && !stored_too) starting.push_back(&it->second.first);
+    }
+    runner_.Validate(starting);
+  }
+
   std::vector<std::pair<std::string, std::vector<std::string>>> to_fire;
   for (auto& e : stored) {
     std::string id = e.bundle.manifest.id;

@@ -142,6 +142,40 @@ TEST_F(ResidencyTest, AnAlwaysOnPluginIsStartedAtLoadEvenWhenTheCacheKnowsIt) {
   EXPECT_NE(info->pid, 0);
 }
 
+TEST_F(ResidencyTest, ModulesValidatedTogetherLoadWithoutStarting) {
+  auto a = MakeBundle(EchoManifest("batch-a"), kEchoSource);
+  auto b = MakeBundle(EchoManifest("batch-b"), std::string(kEchoSource) + "// b\n");
+  auto c = MakeBundle(EchoManifest("batch-c"), std::string(kEchoSource) + "// c\n");
+  EXPECT_EQ(runner_->Validate({&a, &b, &c}), 3u);
+  EXPECT_EQ(runner_->Validate({&a, &b, &c}), 0u);  // known now: nothing to start
+  for (const auto* bundle : {&a, &b, &c}) {
+    auto h = runner_->Load(*bundle);
+    ASSERT_TRUE(h.ok()) << h.status().message();
+    auto info = runner_->Info(h->id);
+    EXPECT_EQ(info->state, runner::PluginState::kStopped) << h->id;
+    EXPECT_EQ(info->starts, 0u) << h->id;
+    EXPECT_TRUE(info->described.at("routes").get_object().contains("echo"));
+    EXPECT_EQ(Stringify(Route(*h, "echo", "5")), R"({"echo":5})");
+  }
+}
+
+TEST_F(ResidencyTest, ABatchWithAModuleThatCannotLoadLeavesEachToItsOwnLoad) {
+  auto good = MakeBundle(EchoManifest("batch-good"), kEchoSource);
+  auto bad = MakeBundle(EchoManifest("batch-bad"), R"JS(
+throw new Error("broken at load");
+export default { routes: { echo: async () => 1 } };
+)JS");
+  EXPECT_EQ(runner_->Validate({&good, &bad}), 0u);
+  auto h = runner_->Load(good);
+  ASSERT_TRUE(h.ok()) << h.status().message();
+  EXPECT_EQ(runner_->Info("batch-good")->state, runner::PluginState::kReady);  // validated alone
+  auto broken = runner_->Load(bad);
+  ASSERT_FALSE(broken.ok());
+  EXPECT_EQ(broken.status().detail_code(), "plugin_crashed");
+  EXPECT_NE(broken.status().message().find("broken at load"), std::string::npos)
+      << broken.status().message();
+}
+
 // Calls that arrive just as the idle stop decides, while the process stops, or while it starts
 // again all succeed: the gaps between calls straddle a short idle_stop.
 class IdleRaceTest : public RunnerTest {
