@@ -31,11 +31,15 @@ class ExamplesTest : public ::testing::Test {
 TempDir* ExamplesTest::dir_ = nullptr;
 Serve* ExamplesTest::serve_ = nullptr;
 
-TEST_F(ExamplesTest, EveryExamplePluginStarts) {
+TEST_F(ExamplesTest, EveryExamplePluginLoads) {
+  // All five were validated together in one process at the host's first start; the two with
+  // install and activate hooks were started by those, the others wait for their first call.
+  EXPECT_NE(serve_->Log().find("validated 5 plugin modules in one process"), std::string::npos)
+      << serve_->Log();
   Reply h = serve_->Get("/healthz", false);
   EXPECT_EQ(
       h.body,
-      R"({"status":"ok","plugins":{"ctx-tour":"ready","hello":"ready","link-preview":"ready","misbehave":"ready","reading-time":"ready"}})");
+      R"({"status":"ok","plugins":{"ctx-tour":"ready","hello":"ready","link-preview":"stopped","misbehave":"stopped","reading-time":"stopped"}})");
 }
 
 TEST_F(ExamplesTest, BeforeSaveHooksChainSlugThenReadingTimeIntoThePost) {
