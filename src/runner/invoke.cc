@@ -160,6 +160,16 @@ Result<json::value> Runner::Impl::Invoke(const PluginHandle& h, const std::strin
   // Wait for a usable process: ready, not being stopped, and not one the watchdog already killed
   // (it stays "ready" until it is reaped, and an invocation sent to it would inherit its kill's
   // reason). A stopped plugin is started first (one start, however many callers wait for it).
+  // Made before the wait: `held` below keeps p->mu from the moment the process is found usable
+  // until the invocation is registered, and the input may be megabytes.
+  auto f = std::make_shared<InFlight>();
+  f->inv = std::make_shared<bridge::Invocation>();
+  f->inv->id = HexEncode(RandomBytes(12));
+  f->inv->deadline = deadline;
+  f->inv->subrequest_limit = int(lim.subrequests);
+  f->label = label;
+  const std::string payload = Stringify(body);
+
   auto usable = [&] { return p->pid != 0 && p->pid != p->killed_pid && !p->parking; };
   std::unique_lock<std::mutex> held;  // p->mu, from the moment the process is found usable
   for (int round = 0;; ++round) {
@@ -182,9 +192,14 @@ Result<json::value> Runner::Impl::Invoke(const PluginHandle& h, const std::strin
       if (p->proc != proc) continue;
       if (Clock::now() >= deadline) return wall_error();
       if (!shared() && round < 8) {
-        // Stopped meanwhile (an idle stop racing this call, a clean exit): start it again.
-        auto now_state = supervisor->state(proc);
-        if (now_state == workerd::ProcessState::kStopped) continue;
+        // Stopped or being stopped meanwhile (an idle stop racing this call, a clean exit):
+        // start it again.
+        bool parking;
+        {
+          std::lock_guard<std::mutex> lock(p->mu);
+          parking = p->parking;
+        }
+        if (parking || supervisor->state(proc) == workerd::ProcessState::kStopped) continue;
       }
       return Failure("plugin_unavailable", "Plugin sandbox unavailable for " + h.id + ": " +
                                                workerd::StateName(supervisor->state(p->proc)));
@@ -201,14 +216,7 @@ Result<json::value> Runner::Impl::Invoke(const PluginHandle& h, const std::strin
     if (Clock::now() >= deadline) return wall_error();
   }
 
-  auto f = std::make_shared<InFlight>();
-  f->inv = std::make_shared<bridge::Invocation>();
-  f->inv->id = HexEncode(RandomBytes(12));
-  f->inv->deadline = deadline;
-  f->inv->subrequest_limit = int(lim.subrequests);
-  f->label = label;
   std::unique_ptr<InvokeChannel> channel;
-  std::string payload = Stringify(body);
   bool by_channel = opt.invoke_channel && !shared() && payload.size() <= kChannelInputMax;
   {
     std::unique_lock<std::mutex> lock = std::move(held);

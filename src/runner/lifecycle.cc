@@ -42,6 +42,7 @@ void Runner::Impl::OnReady(const std::shared_ptr<Plugin>& p, int gen, pid_t pid,
     }
     p->demand_start = false;
     p->parking = false;
+    p->start_failed = false;
     p->stopped_for.clear();
   }
   ++p->starts;
@@ -80,6 +81,7 @@ void Runner::Impl::OnExit(const std::shared_ptr<Plugin>& p, const workerd::Proce
       if (why.empty()) why = "its process exited (status " + std::to_string(ex.status) + ")";
       while (!why.empty() && why.back() == '\n') why.pop_back();
       p->start_failure = why;
+      p->start_failed = true;
       park = ex.restarting;
     }
     if (p->pid == ex.pid) {

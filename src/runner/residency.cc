@@ -13,7 +13,10 @@
 namespace ps::runner {
 
 bool Runner::Impl::ParkLocked(Plugin& p, const char* why) {
-  if (p.pid == 0 || p.parking || p.demand_start || !p.inflight.empty() || p.closing) {
+  // Not a process the watchdog killed for a limit: its exit must report the limit (and count
+  // towards quarantine), not a stop.
+  if (p.pid == 0 || p.pid == p.killed_pid || p.parking || p.demand_start || !p.inflight.empty() ||
+      p.closing) {
     return false;
   }
   p.parking = true;
@@ -23,6 +26,9 @@ bool Runner::Impl::ParkLocked(Plugin& p, const char* why) {
   p.channels.clear();
   for (CURL* h : p.pool) curl_easy_cleanup(h);
   p.pool.clear();
+  // Under p.mu, so that a caller who sees `parking` finds the supervisor already stopping the
+  // process, and its Resume() starts it again once it is gone.
+  supervisor->Park(p.proc);
   return true;
 }
 
@@ -44,7 +50,6 @@ void Runner::Impl::CheckResidency(const std::vector<std::shared_ptr<Plugin>>& al
         ++p->idle_stops;
         spdlog::info("plugin {} idle for {} s: stopped (its next call starts it)", p->handle.id,
                      opt.idle_stop.count() / 1000);
-        supervisor->Park(p->proc);
       }
     }
   }
@@ -92,7 +97,6 @@ void Runner::Impl::FitBudget(const std::vector<std::shared_ptr<Plugin>>& all, co
         "memory budget of {} MiB reached ({} MiB in use): stopped plugin {} (idle {} s, {} MiB)",
         budget_mib, used >> 20, p->handle.id,
         std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - when).count(), freed >> 20);
-    supervisor->Park(p->proc);
     used -= freed;
   }
 }
@@ -122,6 +126,12 @@ Status Runner::Impl::Prepare(const Plugin& p, const WrapperParams& wp, const std
 Status Runner::Impl::StartOnDemand(const std::shared_ptr<Plugin>& p, Clock::time_point deadline,
                                    const std::function<Status()>& wall_error) {
   std::unique_lock<std::mutex> lock(p->mu);
+  if (p->closing) {
+    return Failure("plugin_unavailable",
+                   "Plugin sandbox unavailable for " + p->handle.id + ": the plugin was unloaded");
+  }
+  // Read before the lock is let go: a start can fail before this caller takes it again.
+  const uint64_t seen = p->start_failures;
   if (!p->demand_start) {
     auto state = supervisor->state(p->proc);
     if (state != workerd::ProcessState::kStopped && !p->parking) return Status::Ok();
@@ -135,6 +145,9 @@ Status Runner::Impl::StartOnDemand(const std::shared_ptr<Plugin>& p, Clock::time
         lock.lock();
         p->pending = std::move(pending);
         p->demand_start = false;
+        ++p->start_failures;  // the callers waiting for this start get the same reason
+        p->start_failure = st.message();
+        p->start_failed = true;
         p->cv.notify_all();
         return Failure("plugin_crashed",
                        "Plugin " + p->handle.id + " failed to start: " + st.message());
@@ -151,7 +164,6 @@ Status Runner::Impl::StartOnDemand(const std::shared_ptr<Plugin>& p, Clock::time
                          ": quarantined after repeated failures; enable it again to restart it");
     }
   }
-  uint64_t seen = p->start_failures;
   p->cv.wait_until(lock, deadline, [&] { return !p->demand_start || p->start_failures != seen; });
   if (p->start_failures != seen) {
     return Failure("plugin_crashed",

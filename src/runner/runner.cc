@@ -49,6 +49,8 @@ const char* PluginStateName(PluginState s) {
       return "stopped";
     case PluginState::kIdleStopped:
       return "idle-stopped";
+    case PluginState::kStartFailed:
+      return "start-failed";
   }
   return "?";
 }
@@ -360,13 +362,14 @@ bool Runner::IsAvailable(const PluginHandle& h) const {
 }
 
 bool Runner::IsHealthy() const {
-  std::lock_guard<std::mutex> lock(impl_->mu);
-  for (auto& [id, p] : impl_->plugins) {
+  for (const auto& p : impl_->Members()) {
     auto state = impl_->supervisor->state(p->proc);
-    // A stopped plugin is healthy: its next invocation starts it.
+    // A stopped plugin is healthy (its next invocation starts it) unless its last start failed.
     if (state != workerd::ProcessState::kReady && state != workerd::ProcessState::kStopped) {
       return false;
     }
+    std::lock_guard<std::mutex> lock(p->mu);
+    if (p->start_failed) return false;
   }
   return true;
 }
@@ -412,7 +415,9 @@ std::optional<PluginInfo> Runner::Info(const std::string& id) const {
     std::lock_guard<std::mutex> lock(p->mu);
     info.pid = p->pid;
     info.described = p->described;
-    if (info.state == PluginState::kStopped && !p->stopped_for.empty()) {
+    if (info.state == PluginState::kStopped && p->start_failed) {
+      info.state = PluginState::kStartFailed;
+    } else if (info.state == PluginState::kStopped && !p->stopped_for.empty()) {
       info.state = PluginState::kIdleStopped;
     }
   }

@@ -102,7 +102,16 @@ struct PluginHandle {
 
 // kStopped: loaded, no process (not started since the load, or it exited cleanly); the next
 // invocation starts it. kIdleStopped: the same after an idle or memory-budget stop.
-enum class PluginState { kStarting, kReady, kRestarting, kQuarantined, kStopped, kIdleStopped };
+// kStartFailed: the same, but its last start failed (the next invocation tries again).
+enum class PluginState {
+  kStarting,
+  kReady,
+  kRestarting,
+  kQuarantined,
+  kStopped,
+  kIdleStopped,
+  kStartFailed
+};
 const char* PluginStateName(PluginState s);
 
 struct PluginInfo {
@@ -168,7 +177,8 @@ class Runner {
   void TerminateAll();
   // Loaded, current and not quarantined.
   bool IsAvailable(const PluginHandle& h) const;
-  // Every loaded plugin is ready or stopped (its next invocation starts it).
+  // Every loaded plugin is ready or stopped (its next invocation starts it), and no stopped
+  // plugin's last start failed.
   bool IsHealthy() const;
   void SetEmailSender(bridge::EmailSender sender);
   // A quarantined plugin starts again.

@@ -123,6 +123,7 @@ struct Plugin {
   Clock::time_point demand_since;
   uint64_t start_failures = 0;
   std::string start_failure;
+  bool start_failed = false;  // its last start failed (until a start succeeds)
   std::string stopped_for;
   Clock::time_point last_used = Clock::now();
   int64_t pss = 0;  // its process's proportional set size at the last budget look

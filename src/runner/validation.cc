@@ -30,10 +30,13 @@ size_t Runner::Validate(const std::vector<const manifest::Bundle*>& bundles) {
     const auto& m = b->manifest;
     if (impl.AlwaysOn(m.id)) continue;  // started at load anyway
     Limits limits = impl.LimitsFor(m.id);
+    // One heap limit per process: a module is validated under its own (the others load one by
+    // one).
+    if (heap_mb != 0 && limits.memory_mb != heap_mb) continue;
     std::string key = impl.cache->Key(b->module_source, limits.memory_mb);
     if (keys.count(key) || impl.cache->Get(key)) continue;
     keys.insert(key);
-    heap_mb = std::max(heap_mb, limits.memory_mb);
+    heap_mb = limits.memory_mb;
     batch.push_back(Entry{b, key, "", "", "", false});
   }
   if (batch.size() < 2) return 0;

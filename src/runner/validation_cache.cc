@@ -41,6 +41,17 @@ ValidationCache::ValidationCache(std::string dir, std::string workerd_path) : di
     return;
   }
   ::chmod(dir_.c_str(), 0700);
+  // What is read from here decides which routes are public: only a directory of this user's,
+  // closed to everyone else, is trusted.
+  struct stat ds {};
+  if (::lstat(dir_.c_str(), &ds) != 0 || !S_ISDIR(ds.st_mode) || ds.st_uid != ::geteuid() ||
+      (ds.st_mode & 077) != 0) {
+    spdlog::warn(
+        "validation cache {} is not a private directory of this user's; not used (every load "
+        "starts its plugin)",
+        dir_);
+    dir_.clear();
+  }
 }
 
 std::string ValidationCache::Key(const std::string& module_source, int64_t memory_mb) const {

@@ -6,7 +6,9 @@
 // wrapper and shim code built into this binary, the workerd binary (path, size, modification
 // time), the compatibility date and the heap limit. A changed module or runtime is a miss, never a
 // stale hit. Files are written whole (temporary file, then rename) with mode 0600 in a 0700
-// directory; an unreadable, partial or foreign file is a miss. Best effort: a cache that cannot be
+// directory; an unreadable, partial or foreign file is a miss. A directory that is not this
+// user's, or that others may open, is not used at all (what is read decides which routes are
+// public). Best effort: a cache that cannot be
 // written costs a start, never a load.
 #pragma once
 

@@ -163,6 +163,12 @@ struct Supervisor::Impl {
 
   // Runs on the supervisor thread only.
   void Spawn(const std::shared_ptr<Proc>& p) {
+    {
+      // A start posted (Resume, Enable) before a Stop() that has since run: never a process
+      // nobody tracks.
+      std::lock_guard<std::mutex> lock(mu);
+      if (p->forget || quit) return;
+    }
     // A killed process leaves its socket file behind; workerd will not bind over it.
     if (!p->spec.ready_socket.empty()) ::unlink(p->spec.ready_socket.c_str());
     for (const auto& sock : p->spec.sockets) ::unlink(sock.c_str());

@@ -295,8 +295,9 @@ TEST_F(StartFailureTest, TheCallerGetsTheReasonAndRepeatedFailuresQuarantine) {
     EXPECT_EQ(r.status().message(), "Plugin flaky failed to start: simulated start failure");
     auto state = StateOf(*runner_, "flaky");
     if (i < 2) {
-      // Stopped, not restarting on its own: the next call tries again.
-      EXPECT_EQ(state, runner::PluginState::kIdleStopped) << i;
+      // Stopped, not restarting on its own: the next call tries again. Not healthy meanwhile.
+      EXPECT_EQ(state, runner::PluginState::kStartFailed) << i;
+      EXPECT_FALSE(runner_->IsHealthy());
     } else {
       EXPECT_EQ(state, runner::PluginState::kQuarantined);
     }
@@ -310,6 +311,8 @@ TEST_F(StartFailureTest, TheCallerGetsTheReasonAndRepeatedFailuresQuarantine) {
   std::filesystem::remove(flag());
   ASSERT_TRUE(runner_->Enable("flaky").ok());
   EXPECT_EQ(Stringify(Route(h, "echo", "7")), R"({"echo":7})");
+  EXPECT_EQ(StateOf(*runner_, "flaky"), runner::PluginState::kReady);
+  EXPECT_TRUE(runner_->IsHealthy());
 }
 
 }  // namespace

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
 
 #include "runner/limits.h"
 #include "test_util.h"
@@ -61,6 +64,18 @@ TEST_F(ValidationCacheTest, AGarbledOrForeignEntryIsAMiss) {
   WriteFile(dir_ / "c" / (key + ".json"),
             R"({"format":"plugin-sandbox validation 1","described":[]})");
   EXPECT_FALSE(cache.Get(key).has_value());
+}
+
+TEST_F(ValidationCacheTest, ADirectoryOfAnotherUserIsNotUsed) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to give the directory to another user";
+  std::filesystem::create_directories(dir_ / "theirs");
+  ASSERT_EQ(chown((dir_ / "theirs").c_str(), 65534, 65534), 0);
+  runner::ValidationCache cache((dir_ / "theirs").string(), Workerd());
+  EXPECT_FALSE(cache.enabled());
+  auto key = cache.Key("m", 1);
+  cache.Put(key, Described());
+  EXPECT_FALSE(cache.Get(key).has_value());
+  EXPECT_TRUE(std::filesystem::is_empty(dir_ / "theirs"));
 }
 
 TEST_F(ValidationCacheTest, AnEmptyDirectoryDisablesIt) {
