@@ -1,8 +1,10 @@
 #include "residency.h"
 
 #include <atomic>
+#include <condition_variable>
 #include <filesystem>
 #include <memory>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -172,16 +174,30 @@ class Scenario {
     }
     auto load_and_measure = [&]() -> int64_t {
       // Under load: 5 callers, one per plugin, for a while; measured at the end.
+      // Measured once every caller has made `calls` calls (bounded by a deadline).
+      const int calls = c_.smoke ? 20 : 1000;
       std::atomic<bool> stop{false};
       std::atomic<int> failures{0};
+      std::mutex mu;
+      std::condition_variable cv;
+      int warmed = 0;
       std::vector<std::thread> callers;
       for (auto& h : busy) {
         callers.emplace_back([&, h] {
-          for (int k = 0; k < 1000000 && !stop; ++k)
+          for (int k = 0; k < 1000000 && !stop; ++k) {
             if (!Call(*side, h)) ++failures;
+            if (k + 1 == calls) {
+              std::lock_guard<std::mutex> lock(mu);
+              ++warmed;
+              cv.notify_all();
+            }
+          }
         });
       }
-      std::this_thread::sleep_for(std::chrono::milliseconds(c_.smoke ? 100 : 1500));  // load time
+      {
+        std::unique_lock<std::mutex> lock(mu);
+        cv.wait_for(lock, std::chrono::seconds(30), [&] { return warmed == int(busy.size()); });
+      }
       int64_t total = PssBytes(getpid()).value_or(0);
       for (const auto& info : side->runner->List())
         if (info.pid) total += PssBytes(info.pid).value_or(0);
@@ -217,9 +233,15 @@ class Scenario {
     auto starter = Load(*side, "starter");
     if (!neighbour || !starter) return;
     const double seconds = c_.smoke ? 0.3 : 4;
-    auto stopped = [&] {
-      auto info = side->runner->Info("starter");
-      return info && info->pid == 0;
+    // Until the runner has stopped the starter (bounded by `limit` and `stop`). The runner says
+    // nothing when it stops a plugin, so this polls its state, as a dashboard would.
+    auto wait_stopped = [&](std::chrono::milliseconds limit, const std::atomic<bool>& stop) {
+      auto deadline = Clock::now() + limit;
+      for (int w = 0; w < 100000 && !stop && Clock::now() < deadline; ++w) {
+        auto info = side->runner->Info("starter");
+        if (info && info->pid == 0) return;
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));  // polling period
+      }
     };
     auto measure = [&](bool with_starts, int* starts) {
       Stats s;
@@ -235,10 +257,7 @@ class Scenario {
               return;
             }
             ++n;
-            // Until the idle stop (bounded), polling as a dashboard would.
-            for (int w = 0; w < 1000 && !stop && !stopped(); ++w) {
-              std::this_thread::sleep_for(std::chrono::milliseconds(2));
-            }
+            wait_stopped(std::chrono::seconds(2), stop);
           }
         });
       }
@@ -253,9 +272,8 @@ class Scenario {
       return s.p99();
     };
     // The starter is stopped before the baseline, so only the neighbour runs.
-    for (int w = 0; w < 2500 && !stopped(); ++w) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    }
+    const std::atomic<bool> never{false};
+    wait_stopped(std::chrono::seconds(5), never);
     double base = measure(false, nullptr);
     int starts = 0;
     double during = measure(true, &starts);

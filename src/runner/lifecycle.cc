@@ -7,7 +7,6 @@
 #include <spdlog/spdlog.h>
 
 #include <filesystem>
-#include <fstream>
 
 #include "common/json.h"
 #include "workerd/config.h"
@@ -172,16 +171,13 @@ void Runner::Impl::RestartShared(const std::vector<std::shared_ptr<Plugin>>& mem
     heap_mb = std::max(heap_mb, m->limits.memory_mb);
   }
   config.v8_flags = {"--max-old-space-size=" + std::to_string(heap_mb)};
-  {
-    std::ofstream out(shared_dir + "/config.capnp", std::ios::trunc);
-    out << workerd::RenderCapnp(config);
-  }
+  (void)WriteProcessConfig(shared_dir, config);  // a failure shows as the process not starting
   std::vector<std::weak_ptr<Plugin>> weak(members.begin(), members.end());
   std::weak_ptr<Plugin> probed = probe;
   workerd::ProcessSpec spec;
   spec.name = "shared";
   spec.config_dir = shared_dir;
-  spec.config_file = "config.capnp";
+  spec.config_file = kConfigFile;
   spec.ready_socket = probe->socket;
   spec.ready_auth = probe->invoke_auth;
   for (auto& m : members) spec.sockets.push_back(m->socket);

@@ -6,7 +6,6 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <fstream>
 
 #include "workerd/config.h"
 
@@ -114,10 +113,7 @@ Status Runner::Impl::Prepare(const Plugin& p, const WrapperParams& wp, const std
                                              workerd::kCompatibilityDate,
                                              {"nodejs_compat"}});
     config.v8_flags = {"--max-old-space-size=" + std::to_string(p.limits.memory_mb)};
-    std::ofstream out(p.dir + "/config.capnp", std::ios::trunc);
-    out << workerd::RenderCapnp(config);
-    if (!out) return Internal("cannot write " + p.dir + "/config.capnp");
-    return Status::Ok();
+    return WriteProcessConfig(p.dir, config);
   }();
   if (!st.ok()) backing->Close(p.bridge_socket);
   return st;

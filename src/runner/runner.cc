@@ -231,7 +231,7 @@ Result<PluginHandle> Runner::Load(const manifest::Bundle& bundle) {
   workerd::ProcessSpec spec;
   spec.name = m.id;
   spec.config_dir = p->dir;
-  spec.config_file = "config.capnp";
+  spec.config_file = kConfigFile;
   spec.ready_socket = p->socket;
   spec.ready_auth = p->invoke_auth;
   spec.on_ready = [raw, weak](int gen, pid_t pid, const std::string& body) {

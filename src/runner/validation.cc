@@ -6,7 +6,6 @@
 #include <spdlog/spdlog.h>
 
 #include <filesystem>
-#include <fstream>
 #include <set>
 
 #include "runner/runner_impl.h"
@@ -70,13 +69,7 @@ size_t Runner::Validate(const std::vector<const manifest::Bundle*>& bundles) {
                                              {"nodejs_compat"}});
   }
   config.v8_flags = {"--max-old-space-size=" + std::to_string(heap_mb)};
-  bool written = WriteRefuseWorker(dir).ok();
-  if (written) {
-    std::ofstream out(dir + "/config.capnp", std::ios::trunc);
-    out << workerd::RenderCapnp(config);
-    written = bool(out);
-  }
-  if (!written) {
+  if (!WriteRefuseWorker(dir).ok() || !WriteProcessConfig(dir, config).ok()) {
     std::filesystem::remove_all(dir, ec);
     return 0;
   }
@@ -87,7 +80,7 @@ size_t Runner::Validate(const std::vector<const manifest::Bundle*>& bundles) {
   workerd::ProcessSpec spec;
   spec.name = "validation";
   spec.config_dir = dir;
-  spec.config_file = "config.capnp";
+  spec.config_file = kConfigFile;
   spec.ready_socket = batch[0].socket;
   spec.ready_auth = batch[0].auth;
   for (const auto& e : batch) spec.sockets.push_back(e.socket);

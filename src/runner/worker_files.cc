@@ -76,4 +76,8 @@ Status WriteRefuseWorker(const std::string& dir) {
   return Write(std::filesystem::path(dir) / "refuse.js", js::kRefuse);
 }
 
+Status WriteProcessConfig(const std::string& dir, const workerd::ProcessConfig& config) {
+  return Write(std::filesystem::path(dir) / kConfigFile, workerd::RenderCapnp(config));
+}
+
 }  // namespace ps::runner

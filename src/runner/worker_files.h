@@ -41,4 +41,9 @@ Result<std::vector<workerd::Module>> WriteWorkerFiles(const std::string& dir,
 // Writes refuse.js (the globalOutbound worker) into dir.
 Status WriteRefuseWorker(const std::string& dir);
 
+// The generated config of a plugin process, in its directory (workerd runs there).
+inline constexpr const char* kConfigFile = "config.capnp";
+// Writes `config` rendered (workerd/config.h) to dir/kConfigFile.
+Status WriteProcessConfig(const std::string& dir, const workerd::ProcessConfig& config);
+
 }  // namespace ps::runner
