@@ -131,7 +131,7 @@ Status BackingService::Impl::AdmitTo(const Binding& b, const Invocation* inv,
                   "Bridge calls are only accepted during an invocation of "
                   "plugin " +
                       b.plugin_id + " (this one has ended or never started)")
-        .WithDetailCode("invocation_ended");
+        .With(ErrorCode::kInvocationEnded);
   }
   return Status::Ok();
 }

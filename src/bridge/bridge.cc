@@ -221,7 +221,7 @@ Result<CallResult> Bridge::Call(const Grant& grant, std::string_view method,
     return Status(Code::kTooLarge, "Plugin " + grant.plugin_id + " exceeded the limit of " +
                                        std::to_string(invocation->bridge_call_limit) +
                                        " bridge calls in one invocation")
-        .WithDetailCode("bridge_call_limit_exceeded");
+        .With(ErrorCode::kBridgeCallLimitExceeded);
   }
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -247,20 +247,20 @@ Reply Bridge::Envelope(const Result<CallResult>& r) {
   const Status& st = r.status();
   // Only the content-write fence's two codes get the 503 object (bridge.md §2.3).
   if (st.code() == Code::kUnavailable &&
-      (st.detail_code() == "MEDIA_USAGE_ACTIVATION_IN_PROGRESS" ||
-       st.detail_code() == "MEDIA_USAGE_ACTIVATION_CHECK_FAILED")) {
+      (st.error_code() == ErrorCode::kMediaUsageActivationInProgress ||
+       st.error_code() == ErrorCode::kMediaUsageActivationCheckFailed)) {
     json::object err;
-    err["code"] = st.detail_code();
+    err["code"] = ErrorCodeName(st.error_code());
     err["message"] = st.message();
     err["status"] = 503;
     json::object o;
     o["error"] = std::move(err);
     return {503, Stringify(o)};
   }
-  if (!st.detail_code().empty()) {
+  if (st.error_code() != ErrorCode::kNone) {
     json::object o;  // a limit violation: the plugin's Error gets this code
     o["error"] = st.message();
-    o["code"] = st.detail_code();
+    o["code"] = ErrorCodeName(st.error_code());
     return {500, Stringify(o)};
   }
   return {500, ErrorBody(st.message())};

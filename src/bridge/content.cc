@@ -86,20 +86,18 @@ Result<store::Rows> ReadRow(store::Connection& conn, const std::string& collecti
 // EmDash versions have no fence table (SiteSchema read it at start): nothing to check there.
 Status Fence(store::Database& db) {
   if (!db.schema().media_usage_fence()) return Status::Ok();
-  auto unavailable = [](const char* code, const char* msg) {
-    return Status(Code::kUnavailable, msg).WithDetailCode(code);
-  };
+  auto unavailable = [](ErrorCode code, const char* msg) { return Status(code, msg); };
   auto conn = db.Acquire();
   auto state = conn->Query(
       "SELECT state FROM _emdash_media_usage_activation WHERE task_key = 'incremental_capture'");
   if (!state.ok()) {
     spdlog::warn("content-write fence check failed: {}", state.status().message());
-    return unavailable("MEDIA_USAGE_ACTIVATION_CHECK_FAILED",
+    return unavailable(ErrorCode::kMediaUsageActivationCheckFailed,
                        "Unable to verify media usage activation state");
   }
   if (!state->empty() && SqlText(state->rows[0][0]) &&
       *SqlText(state->rows[0][0]) == "activating") {
-    return unavailable("MEDIA_USAGE_ACTIVATION_IN_PROGRESS",
+    return unavailable(ErrorCode::kMediaUsageActivationInProgress,
                        "Media usage activation is in progress");
   }
   return Status::Ok();

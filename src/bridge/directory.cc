@@ -260,7 +260,7 @@ Result<CallResult> HttpFetch(CallContext& c) {
       return Status(Code::kTooLarge, "Plugin " + c.grant.plugin_id + " exceeded the limit of " +
                                          std::to_string(c.invocation->subrequest_limit) +
                                          " subrequests in one invocation")
-          .WithDetailCode("subrequest_limit_exceeded");
+          .With(ErrorCode::kSubrequestLimitExceeded);
     }
     deadline = c.invocation->deadline;
   }

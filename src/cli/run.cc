@@ -124,7 +124,8 @@ int RunInvoke(const RunOptions& o, std::ostream& out, std::ostream& err) {
       bridge::MakeOutboxEmailSender((std::filesystem::path(o.data) / "outbox.jsonl").string()));
 
   auto fail = [&](const Status& st) {
-    PrintError(out, st.detail_code().empty() ? "plugin_error" : st.detail_code(), st.message());
+    ErrorCode c = st.error_code() == ErrorCode::kNone ? ErrorCode::kPluginError : st.error_code();
+    PrintError(out, std::string(ErrorCodeName(c)), st.message());
     return 1;
   };
   auto handle = (*runner)->Load(*bundle);

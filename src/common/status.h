@@ -11,6 +11,8 @@
 #include <utility>
 #include <variant>
 
+#include "common/error_code.h"
+
 namespace ps {
 
 enum class Code {
@@ -29,24 +31,27 @@ class Status {
  public:
   Status() = default;
   Status(Code code, std::string message) : code_(code), message_(std::move(message)) {}
+  // A failure with a caller-visible code; its kind follows from the code (common/error_code.h).
+  Status(ErrorCode code, std::string message)
+      : code_(KindOf(code)), message_(std::move(message)), error_code_(code) {}
 
   static Status Ok() { return Status(); }
   bool ok() const { return code_ == Code::kOk; }
   Code code() const { return code_; }
   const std::string& message() const { return message_; }
 
-  // An optional machine-readable code that travels with the message (e.g. the write fence's
-  // MEDIA_USAGE_ACTIVATION_IN_PROGRESS). Empty for most errors.
-  const std::string& detail_code() const { return detail_code_; }
-  Status& WithDetailCode(std::string c) {
-    detail_code_ = std::move(c);
+  // The caller-visible code that travels with the message (common/error_code.h); kNone for most
+  // errors, whose code the host API derives from their kind.
+  ErrorCode error_code() const { return error_code_; }
+  Status& With(ErrorCode c) {
+    error_code_ = c;
     return *this;
   }
 
  private:
   Code code_ = Code::kOk;
   std::string message_;
-  std::string detail_code_;
+  ErrorCode error_code_ = ErrorCode::kNone;
 };
 
 inline Status InvalidArgument(std::string m) {

@@ -138,7 +138,7 @@ Result<json::value> Runner::Impl::Invoke(const PluginHandle& h, const std::strin
                                          std::optional<int64_t> timeout_ms) {
   auto p = Find(h.id);
   if (!p || p->handle.epoch != h.epoch) {
-    return Failure("plugin_unavailable",
+    return Failure(ErrorCode::kPluginUnavailable,
                    "Plugin sandbox unavailable for " + h.id +
                        ": the handle is stale (the plugin was unloaded or loaded again)");
   }
@@ -150,10 +150,10 @@ Result<json::value> Runner::Impl::Invoke(const PluginHandle& h, const std::strin
   std::string label = kind + ":" + name;
   auto wall_error = [&] {
     if (by_timeout) {
-      return Failure("wall_time_exceeded", "Plugin " + h.id + " exceeded its hook timeout of " +
+      return Failure(ErrorCode::kWallTimeExceeded, "Plugin " + h.id + " exceeded its hook timeout of " +
                                                std::to_string(limit_ms) + "ms during " + label);
     }
-    return Failure("wall_time_exceeded", "Plugin " + h.id + " exceeded wall-time limit of " +
+    return Failure(ErrorCode::kWallTimeExceeded, "Plugin " + h.id + " exceeded wall-time limit of " +
                                              std::to_string(lim.wall_ms) + "ms during " + label);
   };
 
@@ -176,7 +176,7 @@ Result<json::value> Runner::Impl::Invoke(const PluginHandle& h, const std::strin
     workerd::Supervisor::Id proc = p->proc;
     auto state = supervisor->state(proc);
     if (state == workerd::ProcessState::kQuarantined) {
-      return Failure("plugin_unavailable", "Plugin sandbox unavailable for " + h.id +
+      return Failure(ErrorCode::kPluginUnavailable, "Plugin sandbox unavailable for " + h.id +
                                                ": quarantined after repeated failures; enable it "
                                                "again to restart it");
     }
@@ -201,7 +201,7 @@ Result<json::value> Runner::Impl::Invoke(const PluginHandle& h, const std::strin
         }
         if (parking || supervisor->state(proc) == workerd::ProcessState::kStopped) continue;
       }
-      return Failure("plugin_unavailable", "Plugin sandbox unavailable for " + h.id + ": " +
+      return Failure(ErrorCode::kPluginUnavailable, "Plugin sandbox unavailable for " + h.id + ": " +
                                                workerd::StateName(supervisor->state(p->proc)));
     }
     std::unique_lock<std::mutex> lock(p->mu);
@@ -247,9 +247,10 @@ Result<json::value> Runner::Impl::Invoke(const PluginHandle& h, const std::strin
   if (t.outcome == Transport::kBroken) {
     std::unique_lock<std::mutex> lock(p->mu);
     p->cv.wait_until(lock, std::min(deadline, Clock::now() + std::chrono::seconds(2)),
-                     [&] { return p->exits.count(f->generation) > 0 || !f->forced_code.empty(); });
+                     [&] { return p->exits.count(f->generation) > 0 || f->forced_code != ErrorCode::kNone; });
   }
-  std::string forced_code, forced_message;
+  ErrorCode forced_code = ErrorCode::kNone;
+  std::string forced_message;
   {
     std::lock_guard<std::mutex> lock(p->mu);
     p->inflight.erase(f->inv->id);
@@ -268,20 +269,20 @@ Result<json::value> Runner::Impl::Invoke(const PluginHandle& h, const std::strin
   const long status = t.status;
   const std::string& response = t.body;
 
-  auto fail = [&](const std::string& code, const std::string& message) -> Result<json::value> {
-    if (code != "not_found") ++p->failures;
+  auto fail = [&](ErrorCode code, const std::string& message) -> Result<json::value> {
+    if (code != ErrorCode::kNotFound) ++p->failures;
     return Failure(code, message);
   };
-  if (!forced_code.empty()) return fail(forced_code, forced_message);
-  if (t.outcome == Transport::kTimeout) return fail("wall_time_exceeded", wall_error().message());
+  if (forced_code != ErrorCode::kNone) return fail(forced_code, forced_message);
+  if (t.outcome == Transport::kTimeout) return fail(ErrorCode::kWallTimeExceeded, wall_error().message());
   if (t.outcome != Transport::kOk) {
-    return fail("plugin_crashed",
+    return fail(ErrorCode::kPluginCrashed,
                 "Plugin " + h.id + " crashed during " + label + " (" + t.error + ")");
   }
 
   auto parsed = ParseJson(response);
   if (status == 200) {
-    if (!parsed.ok()) return fail("plugin_error", "Plugin " + h.id + " returned invalid JSON");
+    if (!parsed.ok()) return fail(ErrorCode::kPluginError, "Plugin " + h.id + " returned invalid JSON");
     if (kind == "hook") {
       if (parsed->is_object()) {
         if (auto* v = parsed->get_object().if_contains("value")) return *v;
@@ -290,29 +291,29 @@ Result<json::value> Runner::Impl::Invoke(const PluginHandle& h, const std::strin
     }
     return std::move(parsed).value();
   }
-  if (status == 404 && kind == "route") return fail("not_found", "Route not found: " + name);
+  if (status == 404 && kind == "route") return fail(ErrorCode::kNotFound, "Route not found: " + name);
   std::string message = response;
-  std::string code;
+  std::optional<ErrorCode> code;  // the bridge's code, passed on by the wrapper
   if (parsed.ok() && parsed->is_object()) {
     if (auto* e = parsed->get_object().if_contains("error"); e && e->is_object()) {
       const auto& eo = e->get_object();
       if (auto* m = eo.if_contains("message"); m && m->is_string()) message = m->get_string();
-      if (auto* c = eo.if_contains("code"); c && c->is_string()) code = c->get_string();
+      if (auto* c = eo.if_contains("code"); c && c->is_string()) code = ParseErrorCode(c->get_string());
     }
   }
-  if (status == 503) return fail("unavailable", message);
-  if (code == "subrequest_limit_exceeded" || code == "bridge_call_limit_exceeded") {
-    return fail(code, message);
+  if (status == 503) return fail(ErrorCode::kUnavailable, message);
+  if (code == ErrorCode::kSubrequestLimitExceeded || code == ErrorCode::kBridgeCallLimitExceeded) {
+    return fail(*code, message);
   }
-  if (status == 401) return fail("plugin_crashed", "plugin process refused the host's token");
+  if (status == 401) return fail(ErrorCode::kPluginCrashed, "plugin process refused the host's token");
   if (!parsed.ok()) {
     // Not the wrapper's answer: workerd itself failed the request (for example a handler that
     // awaits a promise nothing can ever settle, which workerd detects and cancels).
-    return fail("plugin_error", "Plugin " + h.id + " failed during " + label +
+    return fail(ErrorCode::kPluginError, "Plugin " + h.id + " failed during " + label +
                                     ": workerd answered " + std::to_string(status) + " " + message +
                                     " (the host log has the runtime's message)");
   }
-  return fail("plugin_error", message);
+  return fail(ErrorCode::kPluginError, message);
 }
 
 }  // namespace ps::runner

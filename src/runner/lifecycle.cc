@@ -50,16 +50,17 @@ void Runner::Impl::OnReady(const std::shared_ptr<Plugin>& p, int gen, pid_t pid,
 }
 
 void Runner::Impl::OnExit(const std::shared_ptr<Plugin>& p, const workerd::ProcessExit& ex) {
-  std::string code = "plugin_crashed";
+  ErrorCode code = ErrorCode::kPluginCrashed;
   std::string message = "Plugin " + p->handle.id + " crashed";
-  if (ex.kill_reason == "cpu_limit_exceeded" || ex.kill_reason == "memory_limit_exceeded") {
-    code = ex.kill_reason;
+  auto killed_for = ParseErrorCode(ex.kill_reason);  // LimitKill's reason
+  if (killed_for == ErrorCode::kCpuLimitExceeded || killed_for == ErrorCode::kMemoryLimitExceeded) {
+    code = *killed_for;
   } else if (LooksLikeHeapOom(ex.output_tail)) {
-    code = "memory_limit_exceeded";
+    code = ErrorCode::kMemoryLimitExceeded;
     message = "Plugin " + p->handle.id + " exceeded its memory limit of " +
               std::to_string(p->limits.memory_mb) + " MiB (JavaScript heap)";
   } else if (ex.kill_reason == "stopped" || ex.kill_reason == "exited") {
-    code = "plugin_unavailable";
+    code = ErrorCode::kPluginUnavailable;
     message = "Plugin sandbox unavailable for " + p->handle.id + ": the plugin process " +
               (ex.kill_reason == "stopped" ? "was stopped" : "exited");
   }
@@ -93,7 +94,7 @@ void Runner::Impl::OnExit(const std::shared_ptr<Plugin>& p, const workerd::Proce
       p->first_exit_output = ex.output_tail;
     }
     for (auto& [id, f] : p->inflight) {
-      if (f->generation == ex.generation && f->forced_code.empty()) {
+      if (f->generation == ex.generation && f->forced_code == ErrorCode::kNone) {
         f->forced_code = code;
         f->forced_message = message;
       }
@@ -135,7 +136,7 @@ Status Runner::Impl::WaitFirstReady(const std::shared_ptr<Plugin>& p) {
   std::string detail =
       p->first_exit_output.empty() ? "it did not become ready in time" : p->first_exit_output;
   while (!detail.empty() && detail.back() == '\n') detail.pop_back();
-  return Failure("plugin_crashed", "Plugin " + p->handle.id + " failed to start: " + detail);
+  return Failure(ErrorCode::kPluginCrashed, "Plugin " + p->handle.id + " failed to start: " + detail);
 }
 
 void Runner::Impl::Install(const std::shared_ptr<Plugin>& p) {

@@ -123,7 +123,7 @@ Status Runner::Impl::StartOnDemand(const std::shared_ptr<Plugin>& p, Clock::time
                                    const std::function<Status()>& wall_error) {
   std::unique_lock<std::mutex> lock(p->mu);
   if (p->closing) {
-    return Failure("plugin_unavailable",
+    return Failure(ErrorCode::kPluginUnavailable,
                    "Plugin sandbox unavailable for " + p->handle.id + ": the plugin was unloaded");
   }
   // Read before the lock is let go: a start can fail before this caller takes it again.
@@ -145,7 +145,7 @@ Status Runner::Impl::StartOnDemand(const std::shared_ptr<Plugin>& p, Clock::time
         p->start_failure = st.message();
         p->start_failed = true;
         p->cv.notify_all();
-        return Failure("plugin_crashed",
+        return Failure(ErrorCode::kPluginCrashed,
                        "Plugin " + p->handle.id + " failed to start: " + st.message());
       }
     }
@@ -155,14 +155,14 @@ Status Runner::Impl::StartOnDemand(const std::shared_ptr<Plugin>& p, Clock::time
     if (!resumed) {
       p->demand_start = false;
       p->cv.notify_all();
-      return Failure("plugin_unavailable",
+      return Failure(ErrorCode::kPluginUnavailable,
                      "Plugin sandbox unavailable for " + p->handle.id +
                          ": quarantined after repeated failures; enable it again to restart it");
     }
   }
   p->cv.wait_until(lock, deadline, [&] { return !p->demand_start || p->start_failures != seen; });
   if (p->start_failures != seen) {
-    return Failure("plugin_crashed",
+    return Failure(ErrorCode::kPluginCrashed,
                    "Plugin " + p->handle.id + " failed to start: " + p->start_failure);
   }
   if (p->demand_start) return wall_error();

@@ -5,9 +5,9 @@
 //   and returns once it is ready, with a handle. Loading, updating or unloading one plugin never
 //   restarts or stalls another (per-plugin mode).
 // - InvokeHook/InvokeRoute block the calling thread until the invocation ends. Failures are a
-//   Status whose detail_code is one of host-api.md's error codes: plugin_error, plugin_crashed,
-//   cpu_limit_exceeded, memory_limit_exceeded, subrequest_limit_exceeded, wall_time_exceeded,
-//   plugin_unavailable, not_found.
+//   Status whose error_code (common/error_code.h) is one of: kPluginError, kPluginCrashed,
+//   kCpuLimitExceeded, kMemoryLimitExceeded, kSubrequestLimitExceeded, kBridgeCallLimitExceeded,
+//   kWallTimeExceeded, kPluginUnavailable, kUnavailable, kNotFound.
 // - A handle names one load of one plugin version. After Terminate() or a newer Load() of the same
 //   id, the old handle is stale: invoking it fails with plugin_unavailable and says why.
 // - Nothing a plugin does crashes or hangs the host: every wait is bounded by the wall-time limit.

@@ -37,13 +37,7 @@ namespace ps::runner {
 
 using Clock = std::chrono::steady_clock;
 
-inline Status Failure(const std::string& code, const std::string& message) {
-  Code c = Code::kInternal;
-  if (code == "plugin_unavailable" || code == "unavailable") c = Code::kUnavailable;
-  if (code == "not_found") c = Code::kNotFound;
-  if (code == "plugin_error") c = Code::kInternal;
-  return Status(c, message).WithDetailCode(code);
-}
+inline Status Failure(ErrorCode code, const std::string& message) { return Status(code, message); }
 
 // What a plugin process is expected to take before it has been measured (its proportional set
 // size after a few calls: docs/performance.md), for the memory budget.
@@ -70,7 +64,7 @@ struct InFlight {
   int overlap = 1;
   bool reprieved = false;  // the watchdog spared it once (logged once)
   std::string label;       // hook:<name> or route:<name>
-  std::string forced_code;
+  ErrorCode forced_code = ErrorCode::kNone;  // the failure already decided (a kill, an exit)
   std::string forced_message;
 };
 
@@ -219,7 +213,7 @@ struct Runner::Impl {
   // ---- watchdog.cc: where limits are enforced ----
 
   // Marks every in-flight invocation of the current process and kills it.
-  void LimitKill(const std::shared_ptr<Plugin>& p, pid_t pid, const std::string& code,
+  void LimitKill(const std::shared_ptr<Plugin>& p, pid_t pid, ErrorCode code,
                  const std::string& culprit_message);
 
   // The watchdog sleeps until the earliest moment any in-flight invocation could exhaust its CPU

@@ -8,7 +8,7 @@
 
 namespace ps::runner {
 
-void Runner::Impl::LimitKill(const std::shared_ptr<Plugin>& p, pid_t pid, const std::string& code,
+void Runner::Impl::LimitKill(const std::shared_ptr<Plugin>& p, pid_t pid, ErrorCode code,
                              const std::string& culprit_message) {
   {
     std::lock_guard<std::mutex> lock(p->mu);
@@ -16,13 +16,14 @@ void Runner::Impl::LimitKill(const std::shared_ptr<Plugin>& p, pid_t pid, const 
     if (p->killed_pid == pid) return;
     p->killed_pid = pid;
     for (auto& [id, f] : p->inflight) {
-      if (f->generation != p->ready_generation || !f->forced_code.empty()) continue;
+      if (f->generation != p->ready_generation || f->forced_code != ErrorCode::kNone) continue;
       f->forced_code = code;
       f->forced_message = culprit_message;
     }
   }
   ++p->limit_kills;
-  supervisor->Kill(p->proc, code);
+  // The kill reason comes back in ProcessExit (OnExit reads it as the code).
+  supervisor->Kill(p->proc, std::string(ErrorCodeName(code)));
 }
 
 void Runner::Impl::Watch() {
@@ -128,8 +129,8 @@ Clock::time_point Runner::Impl::CheckLimits(const std::shared_ptr<Plugin>& p, bo
       }
     }
   }
-  if (!cpu_violation.empty()) LimitKill(p, pid, "cpu_limit_exceeded", cpu_violation);
-  if (!mem_violation.empty()) LimitKill(p, pid, "memory_limit_exceeded", mem_violation);
+  if (!cpu_violation.empty()) LimitKill(p, pid, ErrorCode::kCpuLimitExceeded, cpu_violation);
+  if (!mem_violation.empty()) LimitKill(p, pid, ErrorCode::kMemoryLimitExceeded, mem_violation);
   return next;
 }
 

@@ -18,7 +18,7 @@ HttpResponse Json(int status, const json::value& v) {
 }
 
 HttpResponse MethodNotAllowed(const std::string& allow) {
-  HttpResponse r = Api::Error(405, "method_not_allowed", "method not allowed; use " + allow);
+  HttpResponse r = Api::Error(ErrorCode::kMethodNotAllowed, "method not allowed; use " + allow);
   r.headers.emplace_back("Allow", allow);
   return r;
 }
@@ -134,57 +134,22 @@ Api::Api(PluginRegistry& plugins, Pipeline& pipeline, Site& site, Metrics& metri
   }
 }
 
-HttpResponse Api::Error(int status, const std::string& code, const std::string& message) {
+HttpResponse Api::Error(ErrorCode code, const std::string& message) {
   json::object e;
-  e["code"] = code;
+  e["code"] = ErrorCodeName(code);
   e["message"] = message;
   json::object o;
   o["error"] = std::move(e);
-  return Json(status, o);
+  return Json(HttpStatusOf(code), o);
 }
 
 HttpResponse Api::FromStatus(const Status& st) {
-  static const std::map<std::string, int> kByDetail = {
-      {"bad_request", 400},
-      {"unauthorized", 401},
-      {"forbidden", 403},
-      {"not_found", 404},
-      {"conflict", 409},
-      {"payload_too_large", 413},
-      {"plugin_error", 500},
-      {"plugin_crashed", 500},
-      {"cpu_limit_exceeded", 500},
-      {"memory_limit_exceeded", 500},
-      {"subrequest_limit_exceeded", 500},
-      {"bridge_call_limit_exceeded", 500},
-      {"internal_error", 500},
-      {"plugin_unavailable", 503},
-      {"unavailable", 503},
-      {"wall_time_exceeded", 504},
-  };
-  const std::string& d = st.detail_code();
-  if (auto it = kByDetail.find(d); it != kByDetail.end()) {
-    return Error(it->second, d, st.message());
+  ErrorCode c = st.error_code();
+  // A bridge code (the content-write fence's) is reported by its kind; so is a Status without one.
+  if (c == ErrorCode::kNone || Info(c).surface != ErrorSurface::kHostApi) {
+    c = GeneralCodeFor(st.code());
   }
-  if (d.rfind("MEDIA_USAGE_", 0) == 0) return Error(503, "unavailable", st.message());
-  switch (st.code()) {
-    case Code::kInvalidArgument:
-      return Error(400, "bad_request", st.message());
-    case Code::kPermissionDenied:
-      return Error(403, "forbidden", st.message());
-    case Code::kUnauthenticated:
-      return Error(401, "unauthorized", st.message());
-    case Code::kNotFound:
-      return Error(404, "not_found", st.message());
-    case Code::kConflict:
-      return Error(409, "conflict", st.message());
-    case Code::kTooLarge:
-      return Error(413, "payload_too_large", st.message());
-    case Code::kUnavailable:
-      return Error(503, "unavailable", st.message());
-    default:
-      return Error(500, "internal_error", st.message());
-  }
+  return Error(c, st.message());
 }
 
 size_t Api::BodyLimit(const std::string& method, const std::string& target) const {
@@ -209,7 +174,7 @@ bool Api::Authorized(const HttpRequest& r, HttpResponse* refusal) const {
     if (ConstantTimeEquals(token, options_.admin_token)) return true;
     why = "invalid admin token";
   }
-  *refusal = Error(401, "unauthorized", why);
+  *refusal = Error(ErrorCode::kUnauthorized, why);
   refusal->headers.emplace_back("WWW-Authenticate", "Bearer");
   return false;
 }
@@ -242,7 +207,7 @@ HttpResponse Api::Route(const HttpRequest& r, const std::vector<std::string>& se
     }
   }
   if (seg.empty() || seg[0] != "v1") {
-    return Error(404, "not_found", "no such endpoint: " + r.method + " " + r.path);
+    return Error(ErrorCode::kNotFound, "no such endpoint: " + r.method + " " + r.path);
   }
   HttpResponse refusal;
   if (!Authorized(r, &refusal)) return refusal;
@@ -257,7 +222,7 @@ HttpResponse Api::Route(const HttpRequest& r, const std::vector<std::string>& se
     if (!event.ok()) return FromStatus(event.status());
     const json::value& ev = *event;
     if (!ev.is_object()) {
-      return Error(400, "bad_request", "request body: event: expected an object");
+      return Error(ErrorCode::kBadRequest, "request body: event: expected an object");
     }
     PipelineOutcome out = pipeline_.Run(hook, ev.get_object());
     json::object res;
@@ -299,7 +264,7 @@ HttpResponse Api::Route(const HttpRequest& r, const std::vector<std::string>& se
     }
     return MethodNotAllowed("GET, POST");
   }
-  return Error(404, "not_found", "no such endpoint: " + r.method + " " + r.path);
+  return Error(ErrorCode::kNotFound, "no such endpoint: " + r.method + " " + r.path);
 }
 
 HttpResponse Api::Plugins(const HttpRequest& r, const std::vector<std::string>& seg) {
@@ -314,12 +279,12 @@ HttpResponse Api::Plugins(const HttpRequest& r, const std::vector<std::string>& 
   if (seg.size() == 3) {
     if (m == "GET") {
       auto v = plugins_.Get(id);
-      if (!v) return Error(404, "not_found", "Plugin not installed: " + id);
+      if (!v) return Error(ErrorCode::kNotFound, "Plugin not installed: " + id);
       return Json(200, PluginJson(*v));
     }
     if (m == "PUT") {
       if (r.body.empty()) {
-        return Error(400, "bad_request",
+        return Error(ErrorCode::kBadRequest,
                      "request body: expected the plugin bundle as a .tar.gz "
                      "(Content-Type: application/gzip)");
       }
@@ -328,7 +293,7 @@ HttpResponse Api::Plugins(const HttpRequest& r, const std::vector<std::string>& 
       auto bundle = r.body.front() == '{' ? BundleFromJson(r.body, id)
                                           : manifest::LoadBundleFromArchive(r.body, "upload");
       if (!bundle.ok()) {
-        HttpResponse res = Error(400, "bad_request", bundle.status().message());
+        HttpResponse res = Error(ErrorCode::kBadRequest, bundle.status().message());
         json::value doc = *ParseJson(res.body);
         json::array problems;
         std::string msg = bundle.status().message();
@@ -345,16 +310,16 @@ HttpResponse Api::Plugins(const HttpRequest& r, const std::vector<std::string>& 
         return res;
       }
       if (bundle->manifest.id != id) {
-        return Error(400, "bad_request",
+        return Error(ErrorCode::kBadRequest,
                      "upload: manifest id " + Quote(bundle->manifest.id) +
                          " does not match the URL's plugin id " + Quote(id));
       }
       auto outcome = plugins_.Install(*bundle, "upload");
       if (!outcome.ok()) {
         const Status& st = outcome.status();
-        if (st.detail_code() == "plugin_crashed") {
+        if (st.error_code() == ErrorCode::kPluginCrashed) {
           // The module could not even start: a problem of the bundle.
-          HttpResponse res = Error(400, "bad_request", st.message());
+          HttpResponse res = Error(ErrorCode::kBadRequest, st.message());
           json::value doc = *ParseJson(res.body);
           json::array problems;
           problems.emplace_back(json::string(st.message()));
@@ -365,7 +330,7 @@ HttpResponse Api::Plugins(const HttpRequest& r, const std::vector<std::string>& 
         return FromStatus(st);
       }
       auto v = plugins_.Get(id);
-      if (!v) return Error(500, "internal_error", "plugin " + id + " vanished after install");
+      if (!v) return Error(ErrorCode::kInternalError, "plugin " + id + " vanished after install");
       return Json(*outcome == InstallOutcome::kInstalled ? 201 : 200, PluginJson(*v));
     }
     if (m == "DELETE") {
@@ -386,7 +351,7 @@ HttpResponse Api::Plugins(const HttpRequest& r, const std::vector<std::string>& 
     Status st = seg[3] == "enable" ? plugins_.Enable(id) : plugins_.Disable(id);
     if (!st.ok()) return FromStatus(st);
     auto v = plugins_.Get(id);
-    if (!v) return Error(404, "not_found", "Plugin not installed: " + id);
+    if (!v) return Error(ErrorCode::kNotFound, "Plugin not installed: " + id);
     return Json(200, PluginJson(*v));
   }
   if (seg.size() == 5 && seg[3] == "hooks") {
@@ -400,7 +365,7 @@ HttpResponse Api::Plugins(const HttpRequest& r, const std::vector<std::string>& 
     }
     auto body = BodyJson(r, json::object());
     if (!body.ok()) return FromStatus(body.status());
-    if (!body->is_object()) return Error(400, "bad_request", "request body: expected an object");
+    if (!body->is_object()) return Error(ErrorCode::kBadRequest, "request body: expected an object");
     std::optional<json::value> ev;
     if (auto* e = body->get_object().if_contains("event")) ev = *e;
     // The registry resolves the plugin and its registered timeout under one lock (no PluginView
@@ -416,14 +381,14 @@ HttpResponse Api::Plugins(const HttpRequest& r, const std::vector<std::string>& 
     std::string route = Join(seg, 4);
     auto body = BodyJson(r, json::object());
     if (!body.ok()) return FromStatus(body.status());
-    if (!body->is_object()) return Error(400, "bad_request", "request body: expected an object");
+    if (!body->is_object()) return Error(ErrorCode::kBadRequest, "request body: expected an object");
     const auto& o = body->get_object();
     std::optional<json::value> input;  // absent: undefined in the plugin, as on EmDash
     if (auto* i = o.if_contains("input")) input = *i;
     json::value request;
     if (auto* q = o.if_contains("request"); q && !q->is_null()) {
       if (!q->is_object()) {
-        return Error(400, "bad_request", "request body: request: expected an object");
+        return Error(ErrorCode::kBadRequest, "request body: request: expected an object");
       }
       request = *q;
     } else {
@@ -434,7 +399,7 @@ HttpResponse Api::Plugins(const HttpRequest& r, const std::vector<std::string>& 
     }
     return FromResult(200, plugins_.InvokeRoute(id, route, input, request));
   }
-  return Error(404, "not_found", "no such endpoint: " + r.method + " " + r.path);
+  return Error(ErrorCode::kNotFound, "no such endpoint: " + r.method + " " + r.path);
 }
 
 HttpResponse Api::Content(const HttpRequest& r, const std::vector<std::string>& seg) {
@@ -492,14 +457,14 @@ HttpResponse Api::EmdashRoute(const HttpRequest& r, const std::vector<std::strin
   const std::string& id = seg[3];
   std::string route = Join(seg, 4);
   auto v = plugins_.Get(id);
-  if (!v) return Error(404, "not_found", "Plugin not installed: " + id);
+  if (!v) return Error(ErrorCode::kNotFound, "Plugin not installed: " + id);
   auto it = v->routes.find(route);
   if (it == v->routes.end()) {
     if (v->state == "disabled" || v->state == "quarantined") {
-      return Error(503, "plugin_unavailable",
+      return Error(ErrorCode::kPluginUnavailable,
                    "Plugin sandbox unavailable for " + id + ": " + v->state);
     }
-    return Error(404, "not_found", "Route not found: " + route);
+    return Error(ErrorCode::kNotFound, "Route not found: " + route);
   }
   bool authenticated = false;
   if (!it->second) {

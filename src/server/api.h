@@ -46,7 +46,7 @@ class Api {
   // The body cap for a request (uploads get the larger one).
   size_t BodyLimit(const std::string& method, const std::string& target) const;
 
-  static HttpResponse Error(int status, const std::string& code, const std::string& message);
+  static HttpResponse Error(ErrorCode code, const std::string& message);
   // A failed Status as the documented status and code.
   static HttpResponse FromStatus(const Status& st);
 

@@ -200,7 +200,7 @@ struct ChannelHub::Impl : std::enable_shared_from_this<ChannelHub::Impl> {
         res = handler(r);
       } catch (const std::exception& e) {
         spdlog::error("channel: handler for {} {} threw: {}", r.method, r.path, e.what());
-        res = Api::Error(500, "internal_error", std::string("internal error: ") + e.what());
+        res = Api::Error(ErrorCode::kInternalError, std::string("internal error: ") + e.what());
       }
     }
     Answer(*ch, id, res.status, res.body);
@@ -213,7 +213,7 @@ struct ChannelHub::Impl : std::enable_shared_from_this<ChannelHub::Impl> {
     HttpResponse res;
     auto doc = ParseJson(body);
     if (!doc.ok() || !doc->is_object()) {
-      return Api::Error(400, "bad_request", "hello: expected {\"email\": bool, \"media\": bool}");
+      return Api::Error(ErrorCode::kBadRequest, "hello: expected {\"email\": bool, \"media\": bool}");
     }
     auto flag = [&](const char* k) {
       const json::value* v = doc->get_object().if_contains(k);
@@ -242,7 +242,7 @@ ChannelHub::~ChannelHub() {
 HttpResponse ChannelHub::Upgrade(const HttpRequest& request) {
   const std::string* up = request.Header("upgrade");
   if (!up || *up != kProtocol) {
-    return Api::Error(400, "bad_request",
+    return Api::Error(ErrorCode::kBadRequest,
                       std::string("/v1/channel: expected the header Upgrade: ") + kProtocol +
                           " (docs/channel.md)");
   }
@@ -310,7 +310,7 @@ void ChannelHub::Serve(int fd, std::string pending, const HttpRequest& upgrade) 
           in.erase(0, nl + 1);
           discard = len;
           Impl::Answer(*ch, id, 413,
-                       Api::Error(413, "payload_too_large",
+                       Api::Error(ErrorCode::kPayloadTooLarge,
                                   "request body of " + std::to_string(len) +
                                       " bytes is larger than " + std::to_string(limit) + " bytes")
                            .body);

@@ -148,11 +148,12 @@ struct HttpServer::Impl {
     cv.notify_all();
   }
 
-  HttpResponse Error(int status, const std::string& code, const std::string& message) const {
-    if (opt.error) return opt.error(status, code, message);
+  HttpResponse Error(ErrorCode code, const std::string& message) const {
+    if (opt.error) return opt.error(code, message);
     HttpResponse r;
-    r.status = status;
-    r.body = "{\"error\":{\"code\":\"" + code + "\",\"message\":\"" + message + "\"}}";
+    r.status = HttpStatusOf(code);
+    r.body = "{\"error\":{\"code\":\"" + std::string(ErrorCodeName(code)) +
+             "\",\"message\":\"" + message + "\"}}";
     return r;
   }
 
@@ -205,8 +206,8 @@ void HttpServer::Impl::Serve(typename Protocol::socket& socket, const std::strin
   // Answers a request this connection will not serve; the rest of the request may still be
   // arriving, so the connection lingers before it closes (common/socket.h says why).
   bool linger = false;
-  auto fail = [&](int status, const std::string& code, const std::string& message) {
-    write(Error(status, code, message), false);
+  auto fail = [&](ErrorCode code, const std::string& message) {
+    write(Error(code, message), false);
     linger = true;
   };
   for (;;) {
@@ -219,11 +220,11 @@ void HttpServer::Impl::Serve(typename Protocol::socket& socket, const std::strin
     http::read_header(stream, buffer, parser, ec);
     if (ec) {
       if (ec == http::error::body_limit) {
-        fail(413, "payload_too_large", "request body is too large");
+        fail(ErrorCode::kPayloadTooLarge, "request body is too large");
       } else if (ec == http::error::header_limit) {
-        fail(400, "bad_request", "request headers are larger than 64 KiB");
+        fail(ErrorCode::kBadRequest, "request headers are larger than 64 KiB");
       } else if (IsParseError(ec)) {
-        fail(400, "bad_request", "malformed HTTP request: " + ec.message());
+        fail(ErrorCode::kBadRequest, "malformed HTTP request: " + ec.message());
       }
       break;
     }
@@ -231,13 +232,13 @@ void HttpServer::Impl::Serve(typename Protocol::socket& socket, const std::strin
     method = std::string(head.method_string());
     version = head.version();
     if (draining) {
-      fail(503, "unavailable", "the host is shutting down");
+      fail(ErrorCode::kUnavailable, "the host is shutting down");
       break;
     }
     size_t limit =
         opt.body_limit ? opt.body_limit(method, std::string(head.target())) : size_t(1) << 20;
     if (auto len = parser.content_length(); len && *len > limit) {
-      fail(413, "payload_too_large",
+      fail(ErrorCode::kPayloadTooLarge,
            "request body of " + std::to_string(*len) + " bytes is larger than " +
                std::to_string(limit) + " bytes");
       break;
@@ -251,12 +252,12 @@ void HttpServer::Impl::Serve(typename Protocol::socket& socket, const std::strin
     }
     if (!parser.is_done()) http::read(stream, buffer, parser, ec);
     if (ec == http::error::body_limit) {
-      fail(413, "payload_too_large",
+      fail(ErrorCode::kPayloadTooLarge,
            "request body is larger than " + std::to_string(limit) + " bytes");
       break;
     }
     if (ec) {
-      if (IsParseError(ec)) fail(400, "bad_request", "malformed HTTP request: " + ec.message());
+      if (IsParseError(ec)) fail(ErrorCode::kBadRequest, "malformed HTTP request: " + ec.message());
       break;
     }
     auto msg = parser.release();
@@ -276,7 +277,7 @@ void HttpServer::Impl::Serve(typename Protocol::socket& socket, const std::strin
       res = handler(r);
     } catch (const std::exception& e) {
       spdlog::error("handler for {} {} threw: {}", r.method, r.path, e.what());
-      res = Error(500, "internal_error", std::string("internal error: ") + e.what());
+      res = Error(ErrorCode::kInternalError, std::string("internal error: ") + e.what());
     }
     EndTurn();  // a slow reader of the answer holds only its connection, not a turn
     if (res.status == 101 && res.takeover && !draining) {

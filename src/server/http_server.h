@@ -66,8 +66,7 @@ struct HttpServerOptions {
   std::chrono::milliseconds idle_timeout{60000};
   std::chrono::milliseconds read_timeout{60000};
   // Renders an error body for errors the server answers itself (413, 400, 503).
-  std::function<HttpResponse(int status, const std::string& code, const std::string& message)>
-      error;
+  std::function<HttpResponse(ErrorCode code, const std::string& message)> error;
   // Called after every response (for metrics).
   std::function<void(const std::string& method, int status)> on_response;
 };

@@ -42,11 +42,11 @@ void Help(std::ostringstream& out, const char* name, const char* type, const cha
 }  // namespace
 
 void Metrics::RecordInvocation(const std::string& plugin, const std::string& kind, double seconds,
-                               const std::string& error_code) {
+                               ErrorCode error_code) {
   std::lock_guard<std::mutex> lock(mu_);
   PerPlugin& p = plugins_[plugin];
   ++p.invocations[kind];
-  if (!error_code.empty()) ++p.errors[error_code];
+  if (error_code != ErrorCode::kNone) ++p.errors[std::string(ErrorCodeName(error_code))];
   for (size_t i = 0; i < kBuckets.size(); ++i)
     if (seconds <= kBuckets[i]) ++p.buckets[i];
   ++p.count;

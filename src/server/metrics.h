@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "common/error_code.h"
+
 namespace ps::server {
 
 // One plugin as /metrics shows it (gathered by the caller from the registry and the runner).
@@ -34,9 +36,9 @@ class Metrics {
   static constexpr std::array<double, 13> kBuckets = {0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
                                                       0.5,   1,     2.5,  5,     10,   30};
 
-  // `kind` is hook or route; `error_code` empty for success.
+  // `kind` is hook or route; `error_code` kNone for success.
   void RecordInvocation(const std::string& plugin, const std::string& kind, double seconds,
-                        const std::string& error_code);
+                        ErrorCode error_code);
   void RecordHttp(const std::string& method, int status);
 
   // `bridge_channels`: call channels plugins opened (bridge/backing_service.h), all plugins.

@@ -38,7 +38,7 @@ json::object HookResult::ToJson(bool with_value) const {
   o["ms"] = double(int64_t(ms * 10 + 0.5)) / 10;
   if (!ok) {
     json::object e;
-    e["code"] = error_code;
+    e["code"] = ErrorCodeName(error_code);
     e["message"] = error_message;
     o["error"] = std::move(e);
   } else if (with_value && value) {
@@ -131,7 +131,8 @@ HookResult Pipeline::InvokeOne(const Participant& p, const std::string& hook,
     r.value = std::move(v).value();
   } else {
     r.ok = false;
-    r.error_code = v.status().detail_code().empty() ? "internal_error" : v.status().detail_code();
+    r.error_code = v.status().error_code() == ErrorCode::kNone ? ErrorCode::kInternalError
+                                                               : v.status().error_code();
     r.error_message = v.status().message();
   }
   return r;
@@ -151,10 +152,11 @@ PipelineOutcome Pipeline::RunSequential(const std::string& hook, json::object ev
         out.aborted = true;
         out.aborted_by = p.plugin;
         const HookResult& last = out.results.back();
-        Code c = last.error_code == "wall_time_exceeded" || last.error_code == "plugin_unavailable"
+        Code c = last.error_code == ErrorCode::kWallTimeExceeded ||
+                         last.error_code == ErrorCode::kPluginUnavailable
                      ? Code::kUnavailable
                      : Code::kInternal;
-        out.abort_status = Status(c, last.error_message).WithDetailCode(last.error_code);
+        out.abort_status = Status(c, last.error_message).With(last.error_code);
         break;
       }
       continue;  // errorPolicy "continue": the chain goes on with the value so far
@@ -211,7 +213,7 @@ PipelineOutcome Pipeline::RunParallel(const std::string& hook, const json::objec
     if (r.plugin.empty()) {  // still queued: the host is overloaded
       r.plugin = ps[i].plugin;
       r.ok = false;
-      r.error_code = "wall_time_exceeded";
+      r.error_code = ErrorCode::kWallTimeExceeded;
       r.error_message = "Plugin " + ps[i].plugin + " did not run " + hook + " in time";
     }
     out.results.push_back(std::move(r));

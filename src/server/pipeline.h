@@ -39,7 +39,7 @@ struct HookResult {
   bool ok = true;
   double ms = 0;
   std::optional<json::value> value;  // the plugin's return value (when ok)
-  std::string error_code;
+  ErrorCode error_code = ErrorCode::kNone;
   std::string error_message;
 
   json::object ToJson(bool with_value) const;

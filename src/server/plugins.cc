@@ -13,10 +13,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-Status Failure(Code code, const std::string& detail, const std::string& message) {
-  return Status(code, message).WithDetailCode(detail);
-}
-
 const manifest::HookDecl* FindDecl(const manifest::Manifest& m, const std::string& hook) {
   for (const auto& h : m.hooks)
     if (h.name == hook) return &h;
@@ -196,7 +192,7 @@ void PluginRegistry::FireLifecycle(const std::string& id, const std::string& hoo
   if (!timeout) return;  // the plugin does not define it
   auto r = InvokeHook(id, hook, event, timeout);
   if (!r.ok()) {
-    spdlog::warn("plugin {}: {} failed ({}): {}", id, hook, r.status().detail_code(),
+    spdlog::warn("plugin {}: {} failed ({}): {}", id, hook, ErrorCodeName(r.status().error_code()),
                  r.status().message());
   }
 }
@@ -489,7 +485,7 @@ Status PluginRegistry::Uninstall(const std::string& id, bool keep_data) {
     std::shared_lock<std::shared_mutex> lock(mu_);
     auto it = entries_.find(id);
     if (it == entries_.end())
-      return Failure(Code::kNotFound, "not_found", "Plugin not installed: " + id);
+      return Status(ErrorCode::kNotFound, "Plugin not installed: " + id);
     handle = it->second.handle;
   }
   if (handle) {
@@ -528,7 +524,7 @@ Status PluginRegistry::Disable(const std::string& id) {
     std::shared_lock<std::shared_mutex> lock(mu_);
     auto it = entries_.find(id);
     if (it == entries_.end())
-      return Failure(Code::kNotFound, "not_found", "Plugin not installed: " + id);
+      return Status(ErrorCode::kNotFound, "Plugin not installed: " + id);
     e = it->second;
   }
   if (!e.enabled) return Status::Ok();
@@ -554,7 +550,7 @@ Status PluginRegistry::Enable(const std::string& id) {
     std::shared_lock<std::shared_mutex> lock(mu_);
     auto it = entries_.find(id);
     if (it == entries_.end())
-      return Failure(Code::kNotFound, "not_found", "Plugin not installed: " + id);
+      return Status(ErrorCode::kNotFound, "Plugin not installed: " + id);
     e = it->second;
   }
   if (e.enabled && e.handle) {
@@ -651,17 +647,17 @@ std::optional<runner::PluginHandle> PluginRegistry::HandleOf(
       if (h.hook == *hook) *hook_timeout = std::chrono::milliseconds(h.timeout_ms);
   }
   if (it == entries_.end()) {
-    *why = Failure(Code::kNotFound, "not_found", "Plugin not installed: " + id);
+    *why = Status(ErrorCode::kNotFound, "Plugin not installed: " + id);
     return std::nullopt;
   }
   if (!it->second.enabled) {
-    *why = Failure(Code::kUnavailable, "plugin_unavailable",
+    *why = Status(ErrorCode::kPluginUnavailable,
                    "Plugin sandbox unavailable for " + id + ": the plugin is disabled");
     return std::nullopt;
   }
   if (!it->second.handle) {
-    *why = Failure(
-        Code::kUnavailable, "plugin_unavailable",
+    *why = Status(
+        ErrorCode::kPluginUnavailable,
         "Plugin sandbox unavailable for " + id + ": it failed to start: " + it->second.error);
     return std::nullopt;
   }
@@ -701,7 +697,7 @@ Result<json::value> PluginRegistry::Invoke(
   auto start = Clock::now();
   auto r = call(handle);
   // An update between resolving the handle and invoking it: try the new load once.
-  if (!r.ok() && r.status().detail_code() == "plugin_unavailable") {
+  if (!r.ok() && r.status().error_code() == ErrorCode::kPluginUnavailable) {
     Status why;
     auto again = HandleOf(id, &why);
     if (again && again->epoch != handle.epoch) {
@@ -710,18 +706,17 @@ Result<json::value> PluginRegistry::Invoke(
     }
   }
   double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  std::string code = r.ok()                             ? ""
-                     : r.status().detail_code().empty() ? "internal_error"
-                                                        : r.status().detail_code();
+  ErrorCode code = r.ok() ? ErrorCode::kNone : r.status().error_code();
+  if (!r.ok() && code == ErrorCode::kNone) code = ErrorCode::kInternalError;
   // An unknown route is the caller's mistake, not the plugin's failure.
-  bool callers_mistake = std::string_view(kind) == "route" && code == "not_found";
-  metrics_.RecordInvocation(id, kind, seconds, callers_mistake ? "" : code);
+  bool callers_mistake = std::string_view(kind) == "route" && code == ErrorCode::kNotFound;
+  metrics_.RecordInvocation(id, kind, seconds, callers_mistake ? ErrorCode::kNone : code);
   if (r.ok()) {
     spdlog::info("invocation plugin={} {}={} ms={:.1f} outcome=ok", id, kind, LogValue(name),
                  seconds * 1000);
   } else {
     spdlog::warn("invocation plugin={} {}={} ms={:.1f} outcome=error code={} message={}", id, kind,
-                 LogValue(name), seconds * 1000, code, LogValue(r.status().message()));
+                 LogValue(name), seconds * 1000, ErrorCodeName(code), LogValue(r.status().message()));
   }
   return r;
 }

@@ -307,9 +307,7 @@ int RunServe(const ServeConfig& cfg, std::ostream& out, std::ostream& err) {
   so.body_limit = [api_raw](const std::string& m, const std::string& t) {
     return api_raw->BodyLimit(m, t);
   };
-  so.error = [](int status, const std::string& code, const std::string& message) {
-    return Api::Error(status, code, message);
-  };
+  so.error = [](ErrorCode code, const std::string& message) { return Api::Error(code, message); };
   so.on_response = [metrics_raw](const std::string& m, int status) {
     metrics_raw->RecordHttp(m, status);
   };

@@ -75,7 +75,7 @@ Status Site::CheckCollection(const std::string& collection) {
   PS_ASSIGN(auto all, store::ListCollections(db_));
   for (const auto& c : all)
     if (c.slug == collection) return Status::Ok();
-  return Status(Code::kNotFound, "Collection not found: " + collection).WithDetailCode("not_found");
+  return Status(Code::kNotFound, "Collection not found: " + collection).With(ErrorCode::kNotFound);
 }
 
 Result<json::value> Site::WithColumns(const std::string& collection, json::value item) {
@@ -171,7 +171,7 @@ Result<json::value> Site::GetContent(const std::string& collection, const std::s
   PS_ASSIGN(json::value item, Call("content/get", std::move(p)));
   if (item.is_null()) {
     return Status(Code::kNotFound, "Content not found: " + collection + "/" + id)
-        .WithDetailCode("not_found");
+        .With(ErrorCode::kNotFound);
   }
   return WithColumns(collection, std::move(item));
 }
@@ -267,7 +267,7 @@ Result<json::value> Site::DeleteContent(const std::string& collection, const std
     if (out.vetoed) {
       return Status(Code::kConflict,
                     "Delete of " + collection + "/" + id + " vetoed by plugin " + out.vetoed_by)
-          .WithDetailCode("conflict");
+          .With(ErrorCode::kConflict);
     }
   }
   json::object p;
@@ -276,7 +276,7 @@ Result<json::value> Site::DeleteContent(const std::string& collection, const std
   PS_ASSIGN(json::value deleted, Call("content/delete", std::move(p)));
   if (!deleted.is_bool() || !deleted.as_bool()) {
     return Status(Code::kNotFound, "Content not found: " + collection + "/" + id)
-        .WithDetailCode("not_found");
+        .With(ErrorCode::kNotFound);
   }
   json::object after;
   after["id"] = id;
@@ -346,7 +346,7 @@ Result<json::value> Site::GetMedia(const std::string& id) {
   p["id"] = id;
   PS_ASSIGN(json::value item, Call("media/get", std::move(p)));
   if (item.is_null()) {
-    return Status(Code::kNotFound, "Media not found: " + id).WithDetailCode("not_found");
+    return Status(Code::kNotFound, "Media not found: " + id).With(ErrorCode::kNotFound);
   }
   return item;
 }
@@ -356,7 +356,7 @@ Result<json::value> Site::DeleteMedia(const std::string& id) {
   p["id"] = id;
   PS_ASSIGN(json::value deleted, Call("media/delete", std::move(p)));
   if (!deleted.is_bool() || !deleted.as_bool()) {
-    return Status(Code::kNotFound, "Media not found: " + id).WithDetailCode("not_found");
+    return Status(Code::kNotFound, "Media not found: " + id).With(ErrorCode::kNotFound);
   }
   json::object out;
   out["id"] = id;
@@ -366,7 +366,7 @@ Result<json::value> Site::DeleteMedia(const std::string& id) {
 
 Result<MediaFile> Site::ReadMediaFile(const std::string& key) {
   auto not_found =
-      Status(Code::kNotFound, "Media file not found: " + key).WithDetailCode("not_found");
+      Status(Code::kNotFound, "Media file not found: " + key).With(ErrorCode::kNotFound);
   if (!media_ || key.empty() || key.find('/') != std::string::npos || key[0] == '.') {
     return not_found;
   }
@@ -421,7 +421,7 @@ Result<json::value> Site::CreateUser(const json::value& body) {
     if (!r.ok()) {
       if (r.status().code() == Code::kConflict) {
         return Status(Code::kConflict, "A user with email " + lower + " exists")
-            .WithDetailCode("conflict");
+            .With(ErrorCode::kConflict);
       }
       return r.status();
     }

@@ -13,7 +13,7 @@
 namespace ps::testing {
 namespace {
 
-constexpr const char* kInProgress = "MEDIA_USAGE_ACTIVATION_IN_PROGRESS";
+constexpr ErrorCode kInProgress = ErrorCode::kMediaUsageActivationInProgress;
 
 // Content item: exactly {id, type, data, createdAt, updatedAt, locale} (bridge.md §3.3), with a
 // ULID id when the bridge created it.
@@ -793,7 +793,7 @@ TEST_F(ContentTest, FenceRefusesEveryWriteMethodWithUnavailable) {
     auto r = Call(rw_, method, params);
     ASSERT_FALSE(r.ok()) << method;
     EXPECT_EQ(r.status().code(), Code::kUnavailable) << method;
-    EXPECT_EQ(r.status().detail_code(), kInProgress) << method;
+    EXPECT_EQ(r.status().error_code(), kInProgress) << method;
     EXPECT_EQ(r.status().message(), "Media usage activation is in progress") << method;
   }
   EXPECT_EQ(CountRows(), 1);
@@ -805,13 +805,13 @@ TEST_F(ContentTest, FenceIsCheckedBeforeCollectionParameter) {
   Activate();
   auto r = Call(rw_, "content/create", R"({"data":{}})");
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.status().detail_code(), kInProgress);
+  EXPECT_EQ(r.status().error_code(), kInProgress);
   r = Call(rw_, "content/update", "{}");
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.status().detail_code(), kInProgress);
+  EXPECT_EQ(r.status().error_code(), kInProgress);
   r = Call(rw_, "content/deleteMany", R"({"collection":"Bad!","ids":5})");
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.status().detail_code(), kInProgress);
+  EXPECT_EQ(r.status().error_code(), kInProgress);
 }
 
 TEST_F(ContentTest, CapabilityIsCheckedBeforeFence) {
@@ -858,7 +858,7 @@ TEST_F(ContentTest, FenceQueryFailureReportsCheckFailed) {
   auto r = Call(rw_, "content/create", R"({"collection":"posts","data":{}})");
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), Code::kUnavailable);
-  EXPECT_EQ(r.status().detail_code(), "MEDIA_USAGE_ACTIVATION_CHECK_FAILED");
+  EXPECT_EQ(r.status().error_code(), ErrorCode::kMediaUsageActivationCheckFailed);
   EXPECT_EQ(r.status().message(), "Unable to verify media usage activation state");
   EXPECT_EQ(CountRows(), 0);
 }

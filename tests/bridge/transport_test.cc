@@ -269,19 +269,19 @@ TEST(EnvelopeTest, EveryNonFenceErrorIs500) {
   }
 }
 
-// Our extension: a non-fence detail code (limit violations, ended invocations) travels beside
-// the message so the plugin's Error gets it as `code`; the status stays 500.
-TEST(EnvelopeTest, UnavailableWithUnknownDetailCodeIs500CarryingTheCode) {
-  bridge::Reply r =
-      bridge::Bridge::Envelope(Status(Code::kUnavailable, "later").WithDetailCode("OTHER_CODE"));
+// Our extension: a non-fence code (limit violations, ended invocations) travels beside the
+// message so the plugin's Error gets it as `code`; the status stays 500.
+TEST(EnvelopeTest, UnavailableWithAnotherCodeIs500CarryingTheCode) {
+  bridge::Reply r = bridge::Bridge::Envelope(
+      Status(Code::kUnavailable, "later").With(ErrorCode::kInvocationEnded));
   EXPECT_EQ(r.status, 500);
-  EXPECT_EQ(r.body, R"({"error":"later","code":"OTHER_CODE"})");
+  EXPECT_EQ(r.body, R"({"error":"later","code":"invocation_ended"})");
 }
 
 TEST(EnvelopeTest, FenceInProgressIs503Object) {
   bridge::Reply r =
       bridge::Bridge::Envelope(Status(Code::kUnavailable, "Media usage activation is in progress")
-                                   .WithDetailCode("MEDIA_USAGE_ACTIVATION_IN_PROGRESS"));
+                                   .With(ErrorCode::kMediaUsageActivationInProgress));
   EXPECT_EQ(r.status, 503);
   EXPECT_EQ(r.body, R"({"error":{"code":"MEDIA_USAGE_ACTIVATION_IN_PROGRESS",)"
                     R"("message":"Media usage activation is in progress","status":503}})");
@@ -290,7 +290,7 @@ TEST(EnvelopeTest, FenceInProgressIs503Object) {
 TEST(EnvelopeTest, FenceCheckFailedIs503Object) {
   bridge::Reply r = bridge::Bridge::Envelope(
       Status(Code::kUnavailable, "Unable to verify media usage activation state")
-          .WithDetailCode("MEDIA_USAGE_ACTIVATION_CHECK_FAILED"));
+          .With(ErrorCode::kMediaUsageActivationCheckFailed));
   EXPECT_EQ(r.status, 503);
   EXPECT_EQ(r.body, R"({"error":{"code":"MEDIA_USAGE_ACTIVATION_CHECK_FAILED",)"
                     R"("message":"Unable to verify media usage activation state","status":503}})");

@@ -61,7 +61,7 @@ TEST_F(BridgeFetchTest, EleventhFetchOfAnInvocationFails) {
   }
   auto r = bridge_->Call(g, "http/fetch", params, &inv);
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.status().detail_code(), "subrequest_limit_exceeded");
+  EXPECT_EQ(r.status().error_code(), ErrorCode::kSubrequestLimitExceeded);
   auto reply = bridge::Bridge::Envelope(r);
   EXPECT_EQ(reply.status, 500);
   EXPECT_NE(reply.body.find("\"code\":\"subrequest_limit_exceeded\""), std::string::npos)
@@ -76,10 +76,10 @@ TEST_F(BridgeFetchTest, EleventhFetchOfAnInvocationFails) {
   for (int i = 0; i < 10; ++i) {
     auto e = bridge_->Call(g, "http/fetch", refused, &next);
     ASSERT_FALSE(e.ok());
-    EXPECT_TRUE(e.status().detail_code().empty());
+    EXPECT_EQ(e.status().error_code(), ErrorCode::kNone);
   }
-  EXPECT_EQ(bridge_->Call(g, "http/fetch", params, &next).status().detail_code(),
-            "subrequest_limit_exceeded");
+  EXPECT_EQ(bridge_->Call(g, "http/fetch", params, &next).status().error_code(),
+            ErrorCode::kSubrequestLimitExceeded);
   EXPECT_EQ(server_.request_count(), 10u);
 }
 

@@ -62,7 +62,7 @@ TEST_F(RunnerTest, LoadUpdateAndUnloadOfOnePluginNeverFailsAnother) {
     // The first load's handle is stale now, and says so.
     auto stale = runner_->InvokeRoute(v1, "v", nullptr, json::object());
     ASSERT_FALSE(stale.ok());
-    EXPECT_EQ(stale.status().detail_code(), "plugin_unavailable");
+    EXPECT_EQ(stale.status().error_code(), ErrorCode::kPluginUnavailable);
     EXPECT_NE(stale.status().message().find("stale"), std::string::npos);
     ASSERT_TRUE(runner_->Terminate(v2).ok());
     EXPECT_FALSE(runner_->IsAvailable(v2));
@@ -81,7 +81,7 @@ TEST_F(RunnerTest, SpinningNeighbourDoesNotStallOthers) {
   for (int i = 0; i < 3; ++i) {
     auto r = runner_->InvokeRoute(spinner, "spin", nullptr, json::object());
     ASSERT_FALSE(r.ok());
-    EXPECT_EQ(r.status().detail_code(), "cpu_limit_exceeded");
+    EXPECT_EQ(r.status().error_code(), ErrorCode::kCpuLimitExceeded);
     ASSERT_TRUE(runner_->Info("spin2").has_value());
     ASSERT_TRUE(
         Eventually([&] { return runner_->Info("spin2")->state == runner::PluginState::kReady; },
@@ -98,7 +98,7 @@ TEST_F(RunnerTest, SpinningNeighbourDoesNotStallOthers) {
 struct Misbehaviour {
   const char* name;
   const char* route_source;
-  const char* codes[2];  // acceptable error codes
+  ErrorCode codes[2];  // acceptable error codes
 };
 
 void PrintTo(const Misbehaviour& m, std::ostream* os) { *os << m.name; }
@@ -118,8 +118,8 @@ TEST_P(NeighbourTest, NeighbourKeepsAnsweringAndTheCulpritRecovers) {
                    std::chrono::seconds(15)));
     auto r = runner_->InvokeRoute(culprit, "bad", nullptr, json::object());
     ASSERT_FALSE(r.ok());
-    EXPECT_TRUE(r.status().detail_code() == m.codes[0] || r.status().detail_code() == m.codes[1])
-        << m.name << ": " << r.status().detail_code() << " " << r.status().message();
+    EXPECT_TRUE(r.status().error_code() == m.codes[0] || r.status().error_code() == m.codes[1])
+        << m.name << ": " << r.status().error_code() << " " << r.status().message();
   }
   ASSERT_TRUE(Eventually([&] { return caller.ok() > 5; }, std::chrono::seconds(10)));
   caller.Stop();
@@ -133,14 +133,14 @@ TEST_P(NeighbourTest, NeighbourKeepsAnsweringAndTheCulpritRecovers) {
 INSTANTIATE_TEST_SUITE_P(
     Misbehaviours, NeighbourTest,
     ::testing::Values(
-        Misbehaviour{"spin", "() => { for (;;) {} }", {"cpu_limit_exceeded", "cpu_limit_exceeded"}},
+        Misbehaviour{"spin", "() => { for (;;) {} }", {ErrorCode::kCpuLimitExceeded, ErrorCode::kCpuLimitExceeded}},
         Misbehaviour{"heap",
                      "() => { const a = []; for (;;) a.push({ s: 'x'.repeat(64) + a.length }); }",
-                     {"memory_limit_exceeded", "cpu_limit_exceeded"}},
+                     {ErrorCode::kMemoryLimitExceeded, ErrorCode::kCpuLimitExceeded}},
         Misbehaviour{"arraybuffer",
                      "async () => { const k = []; for (let i = 0; i < 64; i++) { const b = new "
                      "Uint8Array(32 << 20); b.fill(1); k.push(b); await null; } return k.length; }",
-                     {"memory_limit_exceeded", "cpu_limit_exceeded"}}),
+                     {ErrorCode::kMemoryLimitExceeded, ErrorCode::kCpuLimitExceeded}}),
     [](const ::testing::TestParamInfo<Misbehaviour>& info) {
       return std::string(info.param.name);
     });
@@ -159,7 +159,7 @@ export default { routes: { wait: () => new Promise((r) => setTimeout(() => r("la
   auto r = runner_->InvokeRoute(h, "wait", nullptr, json::object());
   killer.join();
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.status().detail_code(), "plugin_crashed") << r.status().message();
+  EXPECT_EQ(r.status().error_code(), ErrorCode::kPluginCrashed) << r.status().message();
   ASSERT_TRUE(
       Eventually([&] { return runner_->Info("victim")->state == runner::PluginState::kReady; },
                  std::chrono::seconds(10)));
@@ -200,7 +200,7 @@ export default { routes: { bomb: () => { const a = []; for (;;) a.push(new Array
       std::chrono::seconds(10)));
   auto refused = runner_->InvokeRoute(h, "ok", nullptr, json::object());
   ASSERT_FALSE(refused.ok());
-  EXPECT_EQ(refused.status().detail_code(), "plugin_unavailable");
+  EXPECT_EQ(refused.status().error_code(), ErrorCode::kPluginUnavailable);
   EXPECT_NE(refused.status().message().find("quarantined"), std::string::npos);
   EXPECT_FALSE(runner_->IsAvailable(h));
   EXPECT_FALSE(runner_->IsHealthy());
@@ -243,7 +243,7 @@ TEST_F(RunnerTest, PluginThatCannotStartFailsLoadWithItsError) {
       R"({"id":"broken","version":"1"})",
       "export default { routes: { x: () => 1 } };\nthrow new Error('module init failed');\n"));
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.status().detail_code(), "plugin_crashed");
+  EXPECT_EQ(r.status().error_code(), ErrorCode::kPluginCrashed);
   EXPECT_NE(r.status().message().find("module init failed"), std::string::npos)
       << r.status().message();
   EXPECT_FALSE(runner_->Info("broken").has_value());

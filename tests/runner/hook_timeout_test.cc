@@ -19,7 +19,7 @@ TEST_F(RunnerTest, HookTimeoutShorterThanWallTimeFailsWithWallTimeExceededNaming
       runner_->InvokeHook(h, "content:afterSave", json::object(), std::chrono::milliseconds(200));
   auto took = std::chrono::steady_clock::now() - start;
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.status().detail_code(), "wall_time_exceeded");
+  EXPECT_EQ(r.status().error_code(), ErrorCode::kWallTimeExceeded);
   EXPECT_EQ(r.status().message(),
             "Plugin slowhook exceeded its hook timeout of 200ms during hook:content:afterSave");
   EXPECT_LT(took, std::chrono::seconds(5));

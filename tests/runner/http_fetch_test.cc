@@ -118,7 +118,7 @@ export default { routes: {
       R"({"ok":10,"code":"subrequest_limit_exceeded","message":"Plugin greedy exceeded the limit of 10 subrequests in one invocation"})");
   auto r = runner_->InvokeRoute(h, "thrown", *ParseJson(in), json::object());
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.status().detail_code(), "subrequest_limit_exceeded");
+  EXPECT_EQ(r.status().error_code(), ErrorCode::kSubrequestLimitExceeded);
   // The limit is per invocation: the next one starts from zero.
   EXPECT_EQ(Stringify(Route(h, "caught", in)).substr(0, 9), R"({"ok":10,)");
 }

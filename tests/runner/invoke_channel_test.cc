@@ -40,9 +40,9 @@ TEST_P(InvokeBothWaysTest, AnswersAreTheSameWithAndWithoutTheChannel) {
             R"({"input":{"a":[1,2.5,"x"],"b":null}})");
   EXPECT_EQ(Stringify(Route(h, "nothing")), "null");
 
-  ExpectFailure(runner_->InvokeRoute(h, "boom", nullptr, json::object()), "plugin_error",
+  ExpectFailure(runner_->InvokeRoute(h, "boom", nullptr, json::object()), ErrorCode::kPluginError,
                 "it broke");
-  ExpectFailure(runner_->InvokeRoute(h, "no-such-route", nullptr, json::object()), "not_found",
+  ExpectFailure(runner_->InvokeRoute(h, "no-such-route", nullptr, json::object()), ErrorCode::kNotFound,
                 "Route not found: no-such-route");
 
   // Inputs on both sides of the channel's 512 KiB message cap (the larger goes by request).
@@ -90,7 +90,7 @@ export default { routes: {
     ASSERT_FALSE(r.ok());
     // On a channel a promise nothing can settle runs into the wall-time limit (by request,
     // workerd ends it at once: runner_test's NeverSettlingPromiseIsAPluginErrorNotAHang).
-    EXPECT_EQ(r.status().detail_code(), "wall_time_exceeded") << route;
+    EXPECT_EQ(r.status().error_code(), ErrorCode::kWallTimeExceeded) << route;
     EXPECT_EQ(r.status().message(), std::string("Plugin slow exceeded wall-time limit of 300ms "
                                                 "during route:") +
                                         route);

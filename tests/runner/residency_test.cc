@@ -171,7 +171,7 @@ export default { routes: { echo: async () => 1 } };
   EXPECT_EQ(runner_->Info("batch-good")->state, runner::PluginState::kReady);  // validated alone
   auto broken = runner_->Load(bad);
   ASSERT_FALSE(broken.ok());
-  EXPECT_EQ(broken.status().detail_code(), "plugin_crashed");
+  EXPECT_EQ(broken.status().error_code(), ErrorCode::kPluginCrashed);
   EXPECT_NE(broken.status().message().find("broken at load"), std::string::npos)
       << broken.status().message();
 }
@@ -189,7 +189,7 @@ TEST_F(IdleRaceTest, CallsAroundIdleStopsAllSucceed) {
   const int kCalls = 40;
   for (int i = 0; i < kCalls; ++i) {
     auto r = runner_->InvokeRoute(h, "echo", json::value(i), json::object());
-    EXPECT_TRUE(r.ok()) << i << ": " << r.status().detail_code() << " " << r.status().message();
+    EXPECT_TRUE(r.ok()) << i << ": " << r.status().error_code() << " " << r.status().message();
     if (r.ok()) ++ok;
     // The workload, not a synchronisation: gaps of 0 to 78 ms around the 40 ms idle stop.
     std::this_thread::sleep_for(std::chrono::milliseconds((i * 37) % 79));
@@ -291,7 +291,7 @@ TEST_F(StartFailureTest, TheCallerGetsTheReasonAndRepeatedFailuresQuarantine) {
   for (int i = 0; i < 3; ++i) {
     auto r = runner_->InvokeRoute(h, "echo", json::value(i), json::object());
     ASSERT_FALSE(r.ok());
-    EXPECT_EQ(r.status().detail_code(), "plugin_crashed") << r.status().message();
+    EXPECT_EQ(r.status().error_code(), ErrorCode::kPluginCrashed) << r.status().message();
     EXPECT_EQ(r.status().message(), "Plugin flaky failed to start: simulated start failure");
     auto state = StateOf(*runner_, "flaky");
     if (i < 2) {
@@ -303,7 +303,7 @@ TEST_F(StartFailureTest, TheCallerGetsTheReasonAndRepeatedFailuresQuarantine) {
     }
   }
   ExpectFailure(runner_->InvokeRoute(h, "echo", json::value(9), json::object()),
-                "plugin_unavailable",
+                ErrorCode::kPluginUnavailable,
                 "Plugin sandbox unavailable for flaky: quarantined after repeated failures; "
                 "enable it again to restart it");
   EXPECT_FALSE(runner_->IsAvailable(h));

@@ -17,10 +17,10 @@
 namespace ps::testing {
 
 // The invocation failed with exactly this error code and message.
-inline void ExpectFailure(const Result<json::value>& r, const std::string& code,
+inline void ExpectFailure(const Result<json::value>& r, ErrorCode code,
                           const std::string& message) {
   ASSERT_FALSE(r.ok()) << Stringify(*r);
-  EXPECT_EQ(r.status().detail_code(), code) << r.status().message();
+  EXPECT_EQ(r.status().error_code(), code) << r.status().message();
   EXPECT_EQ(r.status().message(), message);
 }
 
@@ -74,7 +74,7 @@ class RunnerTest : public ::testing::Test {
   json::value Route(const runner::PluginHandle& h, const std::string& route,
                     const std::string& input_json = "null") {
     auto r = runner_->InvokeRoute(h, route, *ParseJson(input_json), json::object());
-    EXPECT_TRUE(r.ok()) << route << ": " << r.status().detail_code() << " " << r.status().message();
+    EXPECT_TRUE(r.ok()) << route << ": " << r.status().error_code() << " " << r.status().message();
     return r.ok() ? *r : json::value(nullptr);
   }
 

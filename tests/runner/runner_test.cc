@@ -50,9 +50,9 @@ TEST_F(RunnerTest, UnknownRouteIsNotFoundAndThrownErrorIsPluginError) {
   auto h = Load(R"({"id":"errs","version":"1"})", R"JS(
 export default { routes: { boom: async () => { throw new Error("it broke"); } } };
 )JS");
-  ExpectFailure(runner_->InvokeRoute(h, "nope", nullptr, json::object()), "not_found",
+  ExpectFailure(runner_->InvokeRoute(h, "nope", nullptr, json::object()), ErrorCode::kNotFound,
                 "Route not found: nope");
-  ExpectFailure(runner_->InvokeRoute(h, "boom", nullptr, json::object()), "plugin_error",
+  ExpectFailure(runner_->InvokeRoute(h, "boom", nullptr, json::object()), ErrorCode::kPluginError,
                 "it broke");
 }
 
@@ -115,7 +115,7 @@ export default { routes: { spin: async () => { while (true) {} }, ok: async () =
   auto other = Load(kKvManifest, kKvSource);
   auto r = runner_->InvokeRoute(spin, "spin", nullptr, json::object());
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.status().detail_code(), "cpu_limit_exceeded") << r.status().message();
+  EXPECT_EQ(r.status().error_code(), ErrorCode::kCpuLimitExceeded) << r.status().message();
   EXPECT_EQ(Stringify(Route(other, "get", R"({"key":"x"})")), R"({"value":null})");
   // The spinner comes back after its restart.
   ASSERT_TRUE(
@@ -134,7 +134,7 @@ export default { routes: { churn: async () => {
 )JS");
   auto r = runner_->InvokeRoute(h, "churn", nullptr, json::object());
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.status().detail_code(), "cpu_limit_exceeded") << r.status().message();
+  EXPECT_EQ(r.status().error_code(), ErrorCode::kCpuLimitExceeded) << r.status().message();
   EXPECT_EQ(runner_->Info("churner")->limit_kills, 1u);
   EXPECT_LE(runner_->Info("churner")->cpu_reprieves, 1u);  // counted once per invocation
 }
@@ -146,9 +146,9 @@ export default { routes: { bomb: async () => { const a = []; for (;;) a.push({ s
   auto r = runner_->InvokeRoute(h, "bomb", nullptr, json::object());
   ASSERT_FALSE(r.ok());
   // Either V8's heap limit aborts the process or the CPU budget ends it first; both contain it.
-  EXPECT_TRUE(r.status().detail_code() == "memory_limit_exceeded" ||
-              r.status().detail_code() == "cpu_limit_exceeded")
-      << r.status().detail_code() << ": " << r.status().message();
+  EXPECT_TRUE(r.status().error_code() == ErrorCode::kMemoryLimitExceeded ||
+              r.status().error_code() == ErrorCode::kCpuLimitExceeded)
+      << r.status().error_code() << ": " << r.status().message();
 }
 
 class SlowRunnerTest : public RunnerTest {
@@ -165,7 +165,7 @@ export default { routes: { hang: () => new Promise((r) => setTimeout(r, 60000)) 
 )JS");
   auto r = runner_->InvokeRoute(h, "hang", nullptr, json::object());
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.status().detail_code(), "wall_time_exceeded");
+  EXPECT_EQ(r.status().error_code(), ErrorCode::kWallTimeExceeded);
   EXPECT_EQ(r.status().message(),
             "Plugin hang exceeded wall-time limit of 300ms during route:hang");
 }
@@ -180,9 +180,9 @@ export default { routes: { bomb: async () => {
 )JS");
   auto r = runner_->InvokeRoute(h, "bomb", nullptr, json::object());
   ASSERT_FALSE(r.ok());
-  EXPECT_TRUE(r.status().detail_code() == "memory_limit_exceeded" ||
-              r.status().detail_code() == "cpu_limit_exceeded")
-      << r.status().detail_code() << ": " << r.status().message();
+  EXPECT_TRUE(r.status().error_code() == ErrorCode::kMemoryLimitExceeded ||
+              r.status().error_code() == ErrorCode::kCpuLimitExceeded)
+      << r.status().error_code() << ": " << r.status().message();
 }
 
 // By request, workerd sees that nothing can settle the handler's promise and ends the request at
@@ -200,7 +200,7 @@ export default { routes: { stuck: () => new Promise(() => {}) } };
 )JS");
   auto r = runner_->InvokeRoute(h, "stuck", nullptr, json::object());
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.status().detail_code(), "plugin_error");
+  EXPECT_EQ(r.status().error_code(), ErrorCode::kPluginError);
   EXPECT_NE(r.status().message().find("Plugin stuck failed during route:stuck"), std::string::npos)
       << r.status().message();
 }
@@ -234,7 +234,7 @@ export default { routes: { write: (_r, ctx) => ctx.content.create("posts", { tit
 )JS");
   auto r = runner_->InvokeRoute(h, "write", nullptr, json::object());
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.status().detail_code(), "unavailable");
+  EXPECT_EQ(r.status().error_code(), ErrorCode::kUnavailable);
   EXPECT_EQ(r.status().message(), "Media usage activation is in progress");
 }
 

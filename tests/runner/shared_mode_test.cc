@@ -48,7 +48,7 @@ TEST_F(SharedModeTest, ASpinningPluginTakesTheSharedProcessDownWithIt) {
   pid_t before = runner_->Info("beta")->pid;
   auto r = runner_->InvokeRoute(a, "spin", nullptr, json::object());
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.status().detail_code(), "cpu_limit_exceeded");
+  EXPECT_EQ(r.status().error_code(), ErrorCode::kCpuLimitExceeded);
   // No containment: beta's process was the same one, and it was restarted too.
   ASSERT_TRUE(Eventually(
       [&] {
