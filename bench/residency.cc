@@ -30,8 +30,6 @@ std::string Manifest(const std::string& id) {
   return R"({"id":")" + id + R"(","version":"1.0.0","routes":["echo"]})";
 }
 
-double MiB(int64_t bytes) { return double(bytes) / double(1 << 20); }
-
 struct Side {
   std::unique_ptr<store::Database> db;
   std::unique_ptr<runner::Runner> runner;

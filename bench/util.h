@@ -36,6 +36,7 @@ double Median(std::vector<double> v);
 // Proportional set size of a process in bytes (/proc/<pid>/smaps_rollup "Pss:"); nullopt when
 // the process is gone or the file is unreadable.
 std::optional<int64_t> PssBytes(pid_t pid);
+inline double MiB(int64_t bytes) { return double(bytes) / double(1 << 20); }
 
 // CPU time used so far by every thread of a process, in microseconds (sum of
 // /proc/<pid>/task/*/schedstat); 0 when the process is gone.
