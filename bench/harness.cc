@@ -163,7 +163,8 @@ bool RawCall(UnixHttpClient& c, const std::string& payload, std::string* resp) {
 bool RunnerHook(Env& env, const runner::PluginHandle& h, const json::value& event,
                 std::string* err) {
   auto res = env.runner->InvokeHook(h, kHook, event);
-  if (!res.ok() && err) *err = res.status().detail_code() + ": " + res.status().message();
+  if (!res.ok() && err)
+    *err = std::string(ErrorCodeName(res.status().error_code())) + ": " + res.status().message();
   return res.ok();
 }
 

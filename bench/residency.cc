@@ -103,7 +103,8 @@ class Scenario {
 
   bool Call(Side& side, const runner::PluginHandle& h, std::string* err = nullptr) {
     auto r = side.runner->InvokeRoute(h, "echo", json::value(1), json::object());
-    if (!r.ok() && err) *err = r.status().detail_code() + ": " + r.status().message();
+    if (!r.ok() && err)
+      *err = std::string(ErrorCodeName(r.status().error_code())) + ": " + r.status().message();
     return r.ok();
   }
 

@@ -39,7 +39,8 @@ void MeasureBridge(Env& env, runner::Runner& runner, const runner::PluginHandle&
       in["n"] = n;
       auto res = runner.InvokeRoute(h, "kv", in, json::object());
       ok = res.ok();
-      if (!ok) err = res.status().detail_code() + ": " + res.status().message();
+      if (!ok)
+        err = std::string(ErrorCodeName(res.status().error_code())) + ": " + res.status().message();
     }
     double us = MicrosSince(t0);
     if (!ok) ++failures;

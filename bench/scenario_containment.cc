@@ -41,7 +41,7 @@ pid_t WaitReadyProcess(runner::Runner& r, const std::string& id, pid_t not_pid,
   auto deadline = Clock::now() + limit;
   for (int i = 0; i < 1000000 && Clock::now() < deadline && !stop; ++i) {
     auto info = r.Info(id);
-    if (info && info->state == runner::PluginState::kReady && info->pid != 0 &&
+    if (info && info->state == workerd::ProcessState::kReady && info->pid != 0 &&
         info->pid != not_pid) {
       return info->pid;
     }
@@ -123,7 +123,8 @@ void ScenarioContainment(Env& env) {
            done = true;
            sampler.join();
            if (fd >= 0) ::close(fd);
-           std::string code = res.ok() ? "ok" : res.status().detail_code();
+           std::string code =
+               res.ok() ? std::string("ok") : std::string(ErrorCodeName(res.status().error_code()));
            ++spin_codes[code];
            if (code == "cpu_limit_exceeded") {
              kill_ms.Add(ms);
@@ -140,7 +141,8 @@ void ScenarioContainment(Env& env) {
            auto t0 = Clock::now();
            auto res = env.runner->InvokeRoute(*leaker, "bomb", nullptr, json::object());
            leak_ms.Add(MicrosSince(t0) / 1000);
-           ++leak_codes[res.ok() ? "ok" : res.status().detail_code()];
+           ++leak_codes[res.ok() ? std::string("ok")
+                                 : std::string(ErrorCodeName(res.status().error_code()))];
          }
        }},
       {"reinstall",

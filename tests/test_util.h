@@ -13,6 +13,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace ps::testing {
 
@@ -76,6 +77,53 @@ inline std::string ReadFile(const std::filesystem::path& p) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
+}
+
+// The rows of the nth table (from 0) in the section of a doc under `heading` ("## Errors"), each a
+// list of its cells, trimmed, with one pair of surrounding backticks removed; the header and the
+// separator row are left out. Docs whose tables list what a table in src/ declares (error codes,
+// limits, routes, options) are checked against it through this.
+inline std::vector<std::vector<std::string>> DocTable(const std::string& doc,
+                                                      const std::string& heading, int nth = 0) {
+  std::string text = ReadFile(std::filesystem::path(PS_SOURCE_DIR) / doc);
+  std::vector<std::vector<std::string>> rows;
+  size_t start = text.find("\n" + heading + "\n");
+  if (start == std::string::npos) return rows;
+  size_t end = text.find("\n## ", start + 1);
+  std::istringstream lines(text.substr(start, end == std::string::npos ? text.npos : end - start));
+  std::string line;
+  bool in_table = false;
+  for (int n = 0; std::getline(lines, line) && n < 10000; ++n) {
+    if (line.rfind("|", 0) != 0) {
+      if (in_table && nth-- == 0) break;
+      in_table = false;
+      rows.clear();
+      continue;
+    }
+    std::vector<std::string> cells;
+    size_t pos = 1;
+    for (int c = 0; pos < line.size() && c < 64; ++c) {
+      size_t bar = line.find(" | ", pos);
+      std::string cell =
+          line.substr(pos, bar == std::string::npos ? line.size() - 1 - pos : bar - pos);
+      while (!cell.empty() && cell.front() == ' ') cell.erase(0, 1);
+      while (!cell.empty() && (cell.back() == ' ' || cell.back() == '|')) cell.pop_back();
+      if (cell.size() >= 2 && cell.front() == '`' && cell.back() == '`' &&
+          cell.find('`', 1) == cell.size() - 1) {
+        cell = cell.substr(1, cell.size() - 2);
+      }
+      cells.push_back(cell);
+      if (bar == std::string::npos) break;
+      pos = bar + 3;
+    }
+    if (!in_table) {  // the header; the separator row follows
+      in_table = true;
+      std::getline(lines, line);
+      continue;
+    }
+    rows.push_back(std::move(cells));
+  }
+  return rows;
 }
 
 }  // namespace ps::testing

@@ -87,6 +87,8 @@ export declare class SandboxUnavailableError extends Error {
 
 /** EmDash's documented default limits. */
 export declare const DEFAULT_LIMITS: Readonly<{ cpuMs: 50; memoryMb: 128; subrequests: 10; wallTimeMs: 30000 }>;
+/** Each EmDash limit's name on the host (`plugin-sandbox serve --limit NAME=N`). */
+export declare const LIMIT_NAMES: Readonly<{ cpuMs: "cpu-ms"; memoryMb: "memory-mb"; subrequests: "subrequests"; wallTimeMs: "wall-ms" }>;
 
 export declare class PluginSandboxRunner implements SandboxRunner {
   constructor(options?: PluginSandboxRunnerOptions);

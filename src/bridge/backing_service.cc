@@ -16,6 +16,7 @@
 #include <set>
 #include <thread>
 
+#include "common/connection_threads.h"
 #include "common/crypto.h"
 #include "common/socket.h"
 
@@ -36,7 +37,10 @@ struct Binding {
 
 struct BackingService::Impl {
   Impl(Bridge& b, InvocationLookup l, BackingServiceOptions o)
-      : bridge(b), lookup(std::move(l)), options(o) {
+      : bridge(b),
+        lookup(std::move(l)),
+        options(o),
+        connections(std::make_unique<ConnectionThreads>(size_t(std::max(1, o.max_connections)))) {
     guard.emplace(asio::make_work_guard(ioc));
     accept_thread = std::thread([this] {
       for (int restarts = 0; restarts < 1000; ++restarts) {
@@ -63,19 +67,17 @@ struct BackingService::Impl {
   struct Listener {
     std::shared_ptr<Local::acceptor> acceptor;
     Binding binding;
-    std::set<int> connections;  // descriptors of its open connections (shut down on Close)
   };
   std::mutex mu;
-  std::condition_variable idle_cv;
   std::map<std::string, Listener> listeners;
-  int connection_threads = 0;  // under mu
+  // A thread per connection, grouped by listener path (Close shuts a listener's down).
+  std::unique_ptr<ConnectionThreads> connections;
   // Open call channels by invocation id (under mu): EndInvocation shuts them down, so no channel
   // outlives its invocation whatever the plugin's code does to its WebSocket.
   std::multimap<std::string, int> channel_fds;
 
   void Accept(const std::string& path);
-  void ServeConnection(const std::string& path, std::unique_ptr<Local::socket> socket,
-                       const Binding& binding);
+  void ServeConnection(Local::socket& socket, const Binding& binding);
   Reply Serve(const Binding& b, const http::request<http::string_body>& req);
   Reply Call(const Binding& b, std::string_view auth, std::string_view inv_id,
              std::string_view method, std::string_view params);
@@ -232,29 +234,18 @@ void BackingService::Impl::Accept(const std::string& path) {
   acc->async_accept([this, path, acc, binding](boost::system::error_code ec, Local::socket s) {
     if (ec) return;  // closed
     {
+      // Under mu, so that a Close() of this listener either comes first (nothing starts) or
+      // finds the new connection to shut down.
       std::lock_guard<std::mutex> lock(mu);
       auto it = listeners.find(path);
       if (it == listeners.end() || it->second.acceptor != acc) return;
-      if (connection_threads >= options.max_connections) {
-        spdlog::warn("bridge: {} connections open; refusing another on {}", connection_threads,
-                     path);
-      } else {
-        int fd = s.native_handle();
-        it->second.connections.insert(fd);
-        ++connection_threads;
-        auto owned = std::make_unique<Local::socket>(std::move(s));
-        try {
-          std::thread([this, path, owned = std::move(owned), binding]() mutable {
-            ServeConnection(path, std::move(owned), binding);
-          }).detach();
-        } catch (const std::system_error& e) {
-          // No thread to be had: this connection is dropped (its socket closes with the lambda
-          // that owned it); the plugin's call fails, the service keeps accepting.
-          spdlog::error("bridge: cannot start a thread for a connection on {}: {}", path, e.what());
-          it->second.connections.erase(fd);
-          --connection_threads;
-          idle_cv.notify_all();
-        }
+      std::string why;
+      if (!connections->Start(
+              std::make_unique<Local::socket>(std::move(s)),
+              [this, binding](Local::socket& socket) { ServeConnection(socket, binding); }, path,
+              &why)) {
+        // The plugin's call fails; the service keeps accepting.
+        spdlog::warn("bridge: {} (on {})", why, path);
       }
     }
     Accept(path);
@@ -265,10 +256,7 @@ void BackingService::Impl::Accept(const std::string& path) {
 // connections per plugin, and a call then costs its own syscalls only, with no wake-up of another
 // thread (the shared io_context's scheduler was 41 % of the service's CPU: docs/performance.md).
 // A call that blocks (SQLite, outbound HTTP) holds only its own connection.
-void BackingService::Impl::ServeConnection(const std::string& path,
-                                           std::unique_ptr<Local::socket> owned,
-                                           const Binding& binding) {
-  Local::socket& socket = *owned;
+void BackingService::Impl::ServeConnection(Local::socket& socket, const Binding& binding) {
   boost::system::error_code ignored;
   socket.non_blocking(false, ignored);
   beast::flat_buffer buffer;
@@ -312,19 +300,9 @@ void BackingService::Impl::ServeConnection(const std::string& path,
     if (unread_body && !ec) LingeringClose(socket.native_handle());
     if (ec || !keep_alive) break;
   }
-  {
-    std::lock_guard<std::mutex> lock(mu);
-    // Forget the descriptor before it is closed, so Close() never shuts down a reused one.
-    if (auto it = listeners.find(path); it != listeners.end()) {
-      it->second.connections.erase(socket.native_handle());
-    }
-  }
+  // ConnectionThreads forgets the descriptor, then closes it while the io_context it belongs to
+  // still exists (Stop() waits for that).
   socket.shutdown(Local::socket::shutdown_both, ignored);
-  owned.reset();  // while the io_context it belongs to still exists (Stop() waits for this)
-  ReleaseThreadCryptoState();
-  std::lock_guard<std::mutex> lock(mu);
-  --connection_threads;
-  idle_cv.notify_all();
 }
 
 BackingService::BackingService(Bridge& bridge, InvocationLookup lookup,
@@ -346,7 +324,7 @@ Status BackingService::Listen(const std::string& path, const std::string& plugin
   if (ec) return Internal("cannot listen on " + path + ": " + ec.message());
   {
     std::lock_guard<std::mutex> lock(impl_->mu);
-    impl_->listeners[path] = Impl::Listener{acc, Binding{plugin_id, version}, {}};
+    impl_->listeners[path] = Impl::Listener{acc, Binding{plugin_id, version}};
   }
   asio::post(impl_->ioc, [this, path] { impl_->Accept(path); });
   return Status::Ok();
@@ -359,8 +337,8 @@ void BackingService::Close(const std::string& path) {
     auto it = impl_->listeners.find(path);
     if (it == impl_->listeners.end()) return;
     acc = it->second.acceptor;
-    // Unblocks each connection's thread; it forgets and closes its descriptor under mu.
-    for (int fd : it->second.connections) ::shutdown(fd, SHUT_RDWR);
+    // Unblocks each connection's thread; it forgets and closes its descriptor.
+    impl_->connections->Shutdown(path);
     impl_->listeners.erase(it);
   }
   asio::post(impl_->ioc, [acc] {
@@ -383,8 +361,7 @@ void BackingService::Stop() {
   asio::post(impl_->ioc, [this] { impl_->ioc.stop(); });
   if (impl_->accept_thread.joinable()) impl_->accept_thread.join();
   // Connection threads: their reads were shut down; bridge work in flight finishes first.
-  std::unique_lock<std::mutex> lock(impl_->mu);
-  impl_->idle_cv.wait(lock, [this] { return impl_->connection_threads == 0; });
+  impl_->connections->WaitIdle();
 }
 
 uint64_t BackingService::calls_served() const { return impl_->calls.load(); }

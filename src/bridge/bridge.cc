@@ -212,6 +212,25 @@ std::vector<std::string> Bridge::IndexedFields(const Grant& g, const std::string
   return c == it->second.end() ? std::vector<std::string>{} : c->second;
 }
 
+Status Bridge::DeletePluginData(const std::string& id) {
+  auto conn = db_.Acquire();
+  auto idx = conn->Query("SELECT index_name FROM _plugin_indexes WHERE plugin_id = ?", {id});
+  if (!idx.ok()) return idx.status();
+  return conn->Transaction([&]() -> Status {
+    for (const auto& row : idx->rows) {
+      const std::string* name = std::get_if<std::string>(&row[0]);
+      if (!name) continue;
+      std::string quoted;
+      for (char c : *name) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
+      PS_TRY(conn->ExecScript("DROP INDEX IF EXISTS \"" + quoted + "\""));
+    }
+    PS_ASSIGN(int64_t a, conn->Exec("DELETE FROM _plugin_indexes WHERE plugin_id = ?", {id}));
+    PS_ASSIGN(int64_t b, conn->Exec("DELETE FROM _plugin_storage WHERE plugin_id = ?", {id}));
+    spdlog::info("plugin {}: deleted its data ({} KV/storage rows, {} indexes)", id, b, a);
+    return Status::Ok();
+  });
+}
+
 Result<CallResult> Bridge::Call(const Grant& grant, std::string_view method,
                                 const json::object& params, Invocation* invocation) {
   const auto& table = Table();

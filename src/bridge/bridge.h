@@ -28,6 +28,7 @@
 #include "bridge/token.h"
 #include "common/json.h"
 #include "common/status.h"
+#include "http/fetch_request.h"
 #include "manifest/manifest.h"
 #include "store/database.h"
 
@@ -48,15 +49,9 @@ struct Invocation {
   std::atomic<int> bridge_calls{0};
 };
 
-// What the outbound HTTP component gets for one `http/fetch`: the caller's grant, the raw params
-// ({url, init?}) and the time by which the whole fetch (all redirect hops) must be done.
-struct FetchRequest {
-  const Grant& grant;
-  const json::object& params;
-  std::chrono::steady_clock::time_point deadline;
-};
-// Performs `http/fetch` (the http/ component). Returns {status, statusText, headers, bodyBase64}.
-using HttpFetcher = std::function<Result<json::value>(const FetchRequest&)>;
+// `http/fetch` is performed by the http/ component, through its narrow interface.
+using http::FetchRequest;
+using http::HttpFetcher;
 
 enum class LogLevel { kDebug, kInfo, kWarn, kError };
 // Receives ctx.log lines: plugin id, level, message, data (null when absent).
@@ -99,6 +94,9 @@ class Bridge {
   // creates the plugin's declared storage indexes (bridge.md §5.6; failures are logged).
   void RegisterPlugin(const manifest::Manifest& m);
   void UnregisterPlugin(const std::string& id, const std::string& version);
+  // Deletes everything the plugin stored (its `_plugin_storage` rows) and its storage indexes,
+  // in one transaction: an uninstall without keepData.
+  Status DeletePluginData(const std::string& id);
 
   // The grant a manifest gets, and its token.
   static Grant GrantFor(const manifest::Manifest& m);

@@ -264,7 +264,9 @@ Result<CallResult> HttpFetch(CallContext& c) {
     }
     deadline = c.invocation->deadline;
   }
-  PS_ASSIGN(json::value response, c.options.http(FetchRequest{c.grant, c.params, deadline}));
+  PS_ASSIGN(json::value response,
+            c.options.http(FetchRequest{c.grant.plugin_id, c.grant.capabilities,
+                                        c.grant.allowed_hosts, c.params, deadline}));
   return Value(std::move(response));
 }
 

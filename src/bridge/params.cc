@@ -153,9 +153,4 @@ int64_t ListLimit(const json::object& p) {
   return int64_t(n);
 }
 
-std::string Display(const json::value& v) {
-  if (v.is_string()) return std::string(v.get_string());
-  return Stringify(v);
-}
-
 }  // namespace ps::bridge::params

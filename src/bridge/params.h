@@ -44,7 +44,4 @@ double JsNumber(const json::value* v);
 // clamped to [1, 100].
 int64_t ListLimit(const json::object& p);
 
-// The JSON-style rendering of a value inside messages (`Invalid collection name: <c>`).
-std::string Display(const json::value& v);
-
 }  // namespace ps::bridge::params

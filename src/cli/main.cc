@@ -1,5 +1,5 @@
 // The plugin-sandbox executable: one function per subcommand registers its options and, when
-// chosen, sets the action main() runs. Add `run` and `serve` the same way.
+// chosen, sets the action main() runs.
 //
 // Exit codes: 0 success; 2 bad arguments or a bad bundle; a subcommand may define others
 // (`run`: 1 when the invocation fails).
@@ -9,8 +9,10 @@
 #include <memory>
 
 #include "cli/check.h"
+#include "cli/describe.h"
 #include "cli/run.h"
 #include "cli/serve.h"
+#include "runner/limit_table.h"
 
 namespace {
 
@@ -55,7 +57,7 @@ void AddRunCommand(CLI::App& app, Action* action) {
   cmd->add_option("--event", o->event, "The hook's event: JSON, or @FILE")->type_name("JSON|@FILE");
   cmd->add_option("--input", o->input, "The route's input: JSON, or @FILE")
       ->type_name("JSON|@FILE");
-  cmd->add_option("--limit", o->limits, "cpu-ms=N, memory-mb=N, subrequests=N or wall-ms=N")
+  cmd->add_option("--limit", o->limits, "A limit for this invocation: " + ps::runner::LimitNames())
       ->type_name("NAME=N");
   cmd->add_option("--allow-private", o->allow_private,
                   "Let ctx.http.fetch reach this private host (SSRF exception)")
@@ -64,6 +66,12 @@ void AddRunCommand(CLI::App& app, Action* action) {
     if (manifest_opt->count() > 0) o->manifest = *manifest;
     *action = [o] { return ps::cli::RunInvoke(*o, std::cout, std::cerr); };
   });
+}
+
+void AddDescribeCommand(CLI::App& app, Action* action) {
+  CLI::App* cmd = app.add_subcommand(
+      "describe", "Print this host's error codes, limits and serve options as JSON");
+  cmd->callback([action] { *action = [] { return ps::cli::RunDescribe(std::cout); }; });
 }
 
 }  // namespace
@@ -76,6 +84,7 @@ int main(int argc, char** argv) {
   AddCheckCommand(app, &action);
   AddRunCommand(app, &action);
   ps::cli::AddServeCommand(app, &action);
+  AddDescribeCommand(app, &action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -420,14 +420,14 @@ Result<std::shared_ptr<const Fetcher>> Fetcher::Create(FetcherOptions options) {
   return std::shared_ptr<const Fetcher>(new Fetcher(std::move(options), std::move(exceptions)));
 }
 
-Result<json::value> Fetcher::Fetch(const bridge::FetchRequest& request) const {
-  const std::string& id = request.grant.plugin_id;
+Result<json::value> Fetcher::Fetch(const FetchRequest& request) const {
+  const std::string& id = request.plugin_id;
   PS_ASSIGN(FetchInit init, ParseFetchParams(request.params));
 
-  caps::CapabilitySet granted(request.grant.capabilities);
+  caps::CapabilitySet granted(request.capabilities);
   const bool unrestricted = granted.Has(caps::kNetworkUnrestricted);
   if (!unrestricted) PS_TRY(granted.Require(caps::kNetworkRequest));
-  HostAllowlist allowlist(unrestricted ? std::vector<std::string>{} : request.grant.allowed_hosts);
+  HostAllowlist allowlist(unrestricted ? std::vector<std::string>{} : request.allowed_hosts);
   if (!unrestricted && allowlist.empty()) {
     return PermissionDenied("Plugin " + Quote(id) +
                             " has no allowed hosts configured. Add hosts to the plugin's "
@@ -547,8 +547,8 @@ Result<json::value> Fetcher::Fetch(const bridge::FetchRequest& request) const {
   }
 }
 
-bridge::HttpFetcher MakeHttpFetcher(std::shared_ptr<const Fetcher> fetcher) {
-  return [fetcher](const bridge::FetchRequest& r) { return fetcher->Fetch(r); };
+HttpFetcher MakeHttpFetcher(std::shared_ptr<const Fetcher> fetcher) {
+  return [fetcher](const FetchRequest& r) { return fetcher->Fetch(r); };
 }
 
 std::string_view StandardReason(int status) {

@@ -33,8 +33,8 @@
 //
 // Thread-safe: Fetch may run on many threads at once (one curl handle per hop, curl initialized
 // once). It blocks for the duration of the fetch: call it from a worker pool, never from an I/O
-// thread. May call: common/, capabilities/, bridge/bridge.h (types), libcurl. Called by: the
-// bridge (as BridgeOptions::http), later the runner and `run`.
+// thread. May call: common/, capabilities/, libcurl. Called by: the bridge, through
+// http/fetch_request.h (BridgeOptions::http), set up by `serve` and `run`.
 #pragma once
 
 #include <chrono>
@@ -44,10 +44,10 @@
 #include <string>
 #include <vector>
 
-#include "bridge/bridge.h"
 #include "common/json.h"
 #include "common/status.h"
 #include "http/address.h"
+#include "http/fetch_request.h"
 #include "http/policy.h"
 
 namespace ps::http {
@@ -82,7 +82,7 @@ class Fetcher {
   // Internal when libcurl cannot be initialized.
   static Result<std::shared_ptr<const Fetcher>> Create(FetcherOptions options);
 
-  Result<json::value> Fetch(const bridge::FetchRequest& request) const;
+  Result<json::value> Fetch(const FetchRequest& request) const;
 
   const FetcherOptions& options() const { return options_; }
 
@@ -95,7 +95,7 @@ class Fetcher {
 };
 
 // The bridge's view of a fetcher (BridgeOptions::http).
-bridge::HttpFetcher MakeHttpFetcher(std::shared_ptr<const Fetcher> fetcher);
+HttpFetcher MakeHttpFetcher(std::shared_ptr<const Fetcher> fetcher);
 
 // The standard reason phrase of an HTTP status code ("" for unknown codes).
 std::string_view StandardReason(int status);

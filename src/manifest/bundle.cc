@@ -657,4 +657,9 @@ Result<Bundle> BundleFromMemory(const json::value& manifest, std::string module,
   return b;
 }
 
+bool SameBundle(const Bundle& a, const Bundle& b) {
+  return a.module_source == b.module_source &&
+         Stringify(a.manifest.raw) == Stringify(b.manifest.raw);
+}
+
 }  // namespace ps::manifest

@@ -39,4 +39,7 @@ Result<Bundle> LoadBundleFromArchive(std::string_view gzip_bytes, std::string_vi
 Result<Bundle> BundleFromMemory(const json::value& manifest, std::string module,
                                 std::string_view label);
 
+// Whether two bundles have the same module and the same manifest (an update changes nothing).
+bool SameBundle(const Bundle& a, const Bundle& b);
+
 }  // namespace ps::manifest

@@ -35,49 +35,17 @@ std::string SafeName(const std::string& s) {
 
 }  // namespace
 
-const char* PluginStateName(PluginState s) {
-  switch (s) {
-    case PluginState::kStarting:
-      return "starting";
-    case PluginState::kReady:
-      return "ready";
-    case PluginState::kRestarting:
-      return "restarting";
-    case PluginState::kQuarantined:
-      return "quarantined";
-    case PluginState::kStopped:
-      return "stopped";
-    case PluginState::kIdleStopped:
+const char* StateName(const PluginInfo& info) {
+  if (info.state != workerd::ProcessState::kStopped) return workerd::StateName(info.state);
+  switch (info.stop) {
+    case StopReason::kIdle:
       return "idle-stopped";
-    case PluginState::kStartFailed:
+    case StopReason::kStartFailed:
       return "start-failed";
+    case StopReason::kNotStarted:
+      break;
   }
-  return "?";
-}
-
-Status ApplyLimit(const std::string& where, const std::string& spec, Limits* limits) {
-  size_t eq = spec.find('=');
-  std::string key = spec.substr(0, eq);
-  std::string value = eq == std::string::npos ? "" : spec.substr(eq + 1);
-  char* end = nullptr;
-  long long n = std::strtoll(value.c_str(), &end, 10);
-  if (value.empty() || *end != '\0' || n <= 0) {
-    return InvalidArgument(where + ": " + Quote(spec) +
-                           ": expected NAME=N with a positive integer N");
-  }
-  if (key == "cpu-ms") {
-    limits->cpu_ms = n;
-  } else if (key == "memory-mb") {
-    limits->memory_mb = n;
-  } else if (key == "subrequests") {
-    limits->subrequests = n;
-  } else if (key == "wall-ms") {
-    limits->wall_ms = n;
-  } else {
-    return InvalidArgument(where + ": " + Quote(spec) +
-                           ": unknown limit; expected cpu-ms, memory-mb, subrequests or wall-ms");
-  }
-  return Status::Ok();
+  return "stopped";
 }
 
 std::string FindWorkerd(const std::string& start) {
@@ -332,7 +300,8 @@ Status Runner::Terminate(const PluginHandle& h) {
     std::lock_guard<std::mutex> lock(impl_->mu);
     auto it = impl_->plugins.find(h.id);
     if (it == impl_->plugins.end() || it->second->handle.epoch != h.epoch) {
-      return Failure(ErrorCode::kNotFound, "Plugin " + h.id + " is not loaded (or the handle is stale)");
+      return Failure(ErrorCode::kNotFound,
+                     "Plugin " + h.id + " is not loaded (or the handle is stale)");
     }
     p = it->second;
     impl_->plugins.erase(it);
@@ -393,32 +362,16 @@ std::optional<PluginInfo> Runner::Info(const std::string& id) const {
   if (!p) return std::nullopt;
   PluginInfo info;
   info.handle = p->handle;
-  switch (impl_->supervisor->state(p->proc)) {
-    case workerd::ProcessState::kStarting:
-      info.state = PluginState::kStarting;
-      break;
-    case workerd::ProcessState::kReady:
-      info.state = PluginState::kReady;
-      break;
-    case workerd::ProcessState::kRestarting:
-      info.state = PluginState::kRestarting;
-      break;
-    case workerd::ProcessState::kQuarantined:
-      info.state = PluginState::kQuarantined;
-      break;
-    case workerd::ProcessState::kStopped:
-      info.state = PluginState::kStopped;
-      break;
-  }
+  info.state = impl_->supervisor->state(p->proc);
   info.limits = p->limits;
   {
     std::lock_guard<std::mutex> lock(p->mu);
     info.pid = p->pid;
     info.described = p->described;
-    if (info.state == PluginState::kStopped && p->start_failed) {
-      info.state = PluginState::kStartFailed;
-    } else if (info.state == PluginState::kStopped && !p->stopped_for.empty()) {
-      info.state = PluginState::kIdleStopped;
+    if (p->start_failed) {
+      info.stop = StopReason::kStartFailed;
+    } else if (!p->stopped_for.empty()) {
+      info.stop = StopReason::kIdle;
     }
   }
   info.starts = p->starts;

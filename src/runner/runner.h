@@ -33,22 +33,12 @@
 #include "common/json.h"
 #include "common/status.h"
 #include "manifest/bundle.h"
+#include "runner/limit_table.h"
 #include "runner/worker_files.h"
 #include "store/database.h"
 #include "workerd/supervisor.h"
 
 namespace ps::runner {
-
-struct Limits {
-  int64_t wall_ms = 30000;
-  int64_t cpu_ms = 50;
-  int64_t memory_mb = 128;
-  int64_t subrequests = 10;
-};
-
-// Applies one limit "NAME=N" (cpu-ms, memory-mb, subrequests, wall-ms; N a positive integer) to
-// `limits`; `where` names the source (a flag, a config key) in the error.
-Status ApplyLimit(const std::string& where, const std::string& spec, Limits* limits);
 
 enum class IsolationMode {
   kPerPlugin,  // one workerd process per plugin: containment (the default)
@@ -100,23 +90,19 @@ struct PluginHandle {
   uint64_t epoch = 0;  // which load of this plugin
 };
 
-// kStopped: loaded, no process (not started since the load, or it exited cleanly); the next
-// invocation starts it. kIdleStopped: the same after an idle or memory-budget stop.
-// kStartFailed: the same, but its last start failed (the next invocation tries again).
-enum class PluginState {
-  kStarting,
-  kReady,
-  kRestarting,
-  kQuarantined,
-  kStopped,
-  kIdleStopped,
-  kStartFailed
+// A plugin's state is its process's (workerd::ProcessState, the supervisor's: one state machine,
+// not two). A plugin in kStopped is loaded with no process, and its next invocation starts one;
+// `stop` says why it has none.
+enum class StopReason {
+  kNotStarted,   // not started since the load, or it exited cleanly: "stopped"
+  kIdle,         // stopped for idleness or the memory budget: "idle-stopped"
+  kStartFailed,  // its last start failed; the next invocation tries again: "start-failed"
 };
-const char* PluginStateName(PluginState s);
 
 struct PluginInfo {
   PluginHandle handle;
-  PluginState state = PluginState::kStopped;
+  workerd::ProcessState state = workerd::ProcessState::kStopped;
+  StopReason stop = StopReason::kNotStarted;  // when state is kStopped
   pid_t pid = 0;
   Limits limits;
   // What the isolate reported at readiness: {"hooks": {name: options}, "routes": {name: {public}}}.
@@ -135,6 +121,10 @@ struct PluginInfo {
   int64_t rss_bytes = 0;    // resident memory of the plugin's process (0 when not running)
   std::string socket_path;  // where the plugin's worker listens (diagnostics, tests)
 };
+
+// The state's name for /healthz and the host API: workerd::StateName, or for a stopped plugin
+// "stopped", "idle-stopped" or "start-failed".
+const char* StateName(const PluginInfo& info);
 
 struct Plugin;  // one loaded plugin (runner.cc)
 

@@ -6,6 +6,7 @@
 
 #include "common/crypto.h"
 #include "manifest/bundle.h"
+#include "server/router.h"
 
 namespace ps::server {
 namespace {
@@ -21,28 +22,6 @@ HttpResponse MethodNotAllowed(const std::string& allow) {
   HttpResponse r = Api::Error(ErrorCode::kMethodNotAllowed, "method not allowed; use " + allow);
   r.headers.emplace_back("Allow", allow);
   return r;
-}
-
-std::vector<std::string> Segments(const std::string& path) {
-  std::vector<std::string> out;
-  size_t pos = 0;
-  for (size_t n = 0; pos < path.size() && n < 256; ++n) {
-    size_t slash = path.find('/', pos);
-    std::string part = path.substr(pos, slash == std::string::npos ? path.npos : slash - pos);
-    if (!part.empty()) out.push_back(PercentDecode(part, false));
-    if (slash == std::string::npos) break;
-    pos = slash + 1;
-  }
-  return out;
-}
-
-std::string Join(const std::vector<std::string>& seg, size_t from) {
-  std::string out;
-  for (size_t i = from; i < seg.size(); ++i) {
-    if (i > from) out += '/';
-    out += seg[i];
-  }
-  return out;
 }
 
 // The body as JSON (an empty body is `fallback`).
@@ -119,6 +98,29 @@ Result<manifest::Bundle> BundleFromJson(const std::string& body, const std::stri
   return manifest::BundleFromMemory(*m, std::string(code->get_string()), "plugin " + id);
 }
 
+// The message's non-empty lines (a bundle's problems, one per line).
+std::vector<std::string> Lines(const std::string& message) {
+  std::vector<std::string> out;
+  size_t pos = 0;
+  for (size_t n = 0; pos <= message.size() && n < 1000; ++n) {
+    size_t nl = message.find('\n', pos);
+    std::string line = message.substr(pos, nl == std::string::npos ? message.npos : nl - pos);
+    if (!line.empty()) out.push_back(std::move(line));
+    if (nl == std::string::npos) break;
+    pos = nl + 1;
+  }
+  return out;
+}
+
+// 400 for a refused bundle, its problems listed as `problems`.
+HttpResponse BundleRefused(const std::string& message, const std::vector<std::string>& problems) {
+  HttpResponse res = Api::Error(ErrorCode::kBadRequest, message);
+  json::value doc = *ParseJson(res.body);
+  doc.get_object()["error"].get_object()["problems"] = Strings(problems);
+  res.body = Stringify(doc);
+  return res;
+}
+
 }  // namespace
 
 Api::Api(PluginRegistry& plugins, Pipeline& pipeline, Site& site, Metrics& metrics,
@@ -153,12 +155,9 @@ HttpResponse Api::FromStatus(const Status& st) {
 }
 
 size_t Api::BodyLimit(const std::string& method, const std::string& target) const {
-  std::string path = target.substr(0, target.find('?'));
-  if ((method == "PUT" && path.rfind("/v1/plugins/", 0) == 0) ||
-      (method == "POST" && (path == "/v1/media" || path == "/v1/media/"))) {
-    return options_.max_upload_bytes;
-  }
-  return options_.max_body_bytes;
+  auto m = Match(Routes(), method, PathSegments(target.substr(0, target.find('?'))));
+  bool upload = m.index >= 0 && Routes()[size_t(m.index)].body == BodyCap::kUpload;
+  return upload ? options_.max_upload_bytes : options_.max_body_bytes;
 }
 
 bool Api::Authorized(const HttpRequest& r, HttpResponse* refusal) const {
@@ -179,283 +178,311 @@ bool Api::Authorized(const HttpRequest& r, HttpResponse* refusal) const {
   return false;
 }
 
-HttpResponse Api::Handle(const HttpRequest& r) {
-  auto seg = Segments(r.path);
-  return Route(r, seg);
+const std::vector<Api::Route>& Api::Routes() {
+  using A = RouteAuth;
+  using B = BodyCap;
+  static const std::vector<Route> kRoutes = {
+      {"GET", "/healthz", A::kNone, B::kJson, &Api::Healthz,
+       "health: ok or degraded, and each plugin's state"},
+      {"GET", "/metrics", A::kNone, B::kJson, &Api::MetricsText, "Prometheus metrics"},
+      {"*", "/_emdash/api/plugins/{id}/{route...}", A::kPluginDecides, B::kJson, &Api::EmdashRoute,
+       "a plugin route, as EmDash serves it (public routes need no token)"},
+      {"GET", "/_emdash/api/media/file/{key}", A::kNone, B::kJson, &Api::MediaFile,
+       "a media file's bytes"},
+      {"GET", "/v1/channel", A::kAdmin, B::kJson, &Api::Channel,
+       "the embedding process's channel (docs/channel.md)"},
+      {"GET", "/v1/plugins", A::kAdmin, B::kJson, &Api::ListPlugins, "installed plugins"},
+      {"GET", "/v1/plugins/{id}", A::kAdmin, B::kJson, &Api::GetPlugin, "one plugin"},
+      {"PUT", "/v1/plugins/{id}", A::kAdmin, B::kUpload, &Api::InstallPlugin,
+       "install (201) or update (200) from a .tar.gz or {manifest, code}"},
+      {"DELETE", "/v1/plugins/{id}", A::kAdmin, B::kJson, &Api::UninstallPlugin,
+       "uninstall (?keepData=true keeps its storage)"},
+      {"POST", "/v1/plugins/{id}/enable", A::kAdmin, B::kJson, &Api::EnablePlugin,
+       "enable (and lift a quarantine)"},
+      {"POST", "/v1/plugins/{id}/disable", A::kAdmin, B::kJson, &Api::DisablePlugin, "disable"},
+      {"POST", "/v1/plugins/{id}/hooks/{hook}", A::kAdmin, B::kJson, &Api::InvokePluginHook,
+       "one plugin's hook, {event}"},
+      {"POST", "/v1/plugins/{id}/routes/{route...}", A::kAdmin, B::kJson, &Api::InvokePluginRoute,
+       "one plugin's route, {input, request}"},
+      {"POST", "/v1/hooks/{hook}", A::kAdmin, B::kJson, &Api::RunHook,
+       "the whole pipeline of a hook, with each plugin's result"},
+      {"GET", "/v1/collections", A::kAdmin, B::kJson, &Api::ListCollections, "content collections"},
+      {"POST", "/v1/collections", A::kAdmin, B::kJson, &Api::CreateCollection,
+       "create a collection"},
+      {"GET", "/v1/content/{collection}", A::kAdmin, B::kJson, &Api::ListContent,
+       "list content (?limit, ?cursor)"},
+      {"POST", "/v1/content/{collection}", A::kAdmin, B::kJson, &Api::CreateContent,
+       "create content (through the content hooks)"},
+      {"GET", "/v1/content/{collection}/{id}", A::kAdmin, B::kJson, &Api::GetContent,
+       "one content item"},
+      {"PUT", "/v1/content/{collection}/{id}", A::kAdmin, B::kJson, &Api::UpdateContent,
+       "update content (through the content hooks)"},
+      {"DELETE", "/v1/content/{collection}/{id}", A::kAdmin, B::kJson, &Api::DeleteContent,
+       "delete content (content:beforeDelete may veto)"},
+      {"GET", "/v1/media", A::kAdmin, B::kJson, &Api::ListMedia,
+       "list media (?limit, ?cursor, ?mimeType)"},
+      {"POST", "/v1/media", A::kAdmin, B::kUpload, &Api::UploadMedia,
+       "upload a file (?filename, Content-Type)"},
+      {"GET", "/v1/media/{id}", A::kAdmin, B::kJson, &Api::GetMedia, "one media item"},
+      {"DELETE", "/v1/media/{id}", A::kAdmin, B::kJson, &Api::DeleteMedia, "delete media"},
+      {"GET", "/v1/users", A::kAdmin, B::kJson, &Api::ListUsers, "list users (?limit, ?cursor)"},
+      {"POST", "/v1/users", A::kAdmin, B::kJson, &Api::CreateUser, "create a user"},
+  };
+  return kRoutes;
 }
 
-HttpResponse Api::Route(const HttpRequest& r, const std::vector<std::string>& seg) {
-  const std::string& m = r.method;
-  if (seg.size() == 1 && seg[0] == "healthz") {
-    return m == "GET" ? Healthz() : MethodNotAllowed("GET");
+HttpResponse Api::Handle(const HttpRequest& r) {
+  auto seg = PathSegments(r.path);
+  auto m = Match(Routes(), r.method, seg);
+  // Nothing is said about a path under /v1/ without the token, not even that it does not exist.
+  bool admin = m.index >= 0 ? Routes()[size_t(m.index)].auth == RouteAuth::kAdmin
+                            : !seg.empty() && seg[0] == "v1";
+  if (admin) {
+    HttpResponse refusal;
+    if (!Authorized(r, &refusal)) return refusal;
   }
-  if (seg.size() == 1 && seg[0] == "metrics") {
-    return m == "GET" ? MetricsText() : MethodNotAllowed("GET");
-  }
-  if (seg.size() >= 4 && seg[0] == "_emdash" && seg[1] == "api") {
-    if (seg[2] == "plugins" && seg.size() >= 5) return EmdashRoute(r, seg);
-    if (seg[2] == "media" && seg[3] == "file" && seg.size() == 5) {
-      if (m != "GET") return MethodNotAllowed("GET");
-      auto f = site_.ReadMediaFile(seg[4]);
-      if (!f.ok()) return FromStatus(f.status());
-      HttpResponse res;
-      res.content_type = f->content_type;
-      res.body = std::move(f->bytes);
-      res.headers.emplace_back("X-Content-Type-Options", "nosniff");
-      res.headers.emplace_back("Content-Security-Policy", "sandbox");
-      return res;
-    }
-  }
-  if (seg.empty() || seg[0] != "v1") {
+  if (m.index < 0) {
+    if (!m.allowed.empty()) return MethodNotAllowed(m.allowed);
     return Error(ErrorCode::kNotFound, "no such endpoint: " + r.method + " " + r.path);
   }
-  HttpResponse refusal;
-  if (!Authorized(r, &refusal)) return refusal;
-  if (seg.size() >= 2 && seg[1] == "plugins") return Plugins(r, seg);
-  if (seg.size() == 2 && seg[1] == "channel" && options_.channel_upgrade) {
-    return m == "GET" ? options_.channel_upgrade(r) : MethodNotAllowed("GET");
-  }
-  if (seg.size() == 3 && seg[1] == "hooks") {
-    if (m != "POST") return MethodNotAllowed("POST");
-    const std::string& hook = seg[2];
-    auto event = HookEvent(r, hook);
-    if (!event.ok()) return FromStatus(event.status());
-    const json::value& ev = *event;
-    if (!ev.is_object()) {
-      return Error(ErrorCode::kBadRequest, "request body: event: expected an object");
-    }
-    PipelineOutcome out = pipeline_.Run(hook, ev.get_object());
-    json::object res;
-    res["value"] = out.value;
-    json::array results;
-    for (const auto& hr : out.results) results.push_back(hr.ToJson(!IsSequentialHook(hook)));
-    res["results"] = std::move(results);
-    if (out.vetoed) {
-      res["vetoed"] = true;
-      res["vetoedBy"] = out.vetoed_by;
-    }
-    if (out.aborted) {
-      res["aborted"] = true;
-      res["abortedBy"] = out.aborted_by;
-    }
-    return Json(200, res);
-  }
-  if (seg.size() == 2 && seg[1] == "collections") {
-    if (m == "GET") return FromResult(200, site_.ListCollections());
-    if (m == "POST") {
-      auto body = BodyJson(r, nullptr);
-      if (!body.ok()) return FromStatus(body.status());
-      return FromResult(201, site_.CreateCollection(*body));
-    }
-    return MethodNotAllowed("GET, POST");
-  }
-  if (seg.size() >= 3 && seg.size() <= 4 && seg[1] == "content") return Content(r, seg);
-  if (seg.size() >= 2 && seg.size() <= 3 && seg[1] == "media") return Media(r, seg);
-  if (seg.size() == 2 && seg[1] == "users") {
-    if (m == "GET") {
-      auto limit = LimitParam(r);
-      if (!limit.ok()) return FromStatus(limit.status());
-      return FromResult(200, site_.ListUsers(*limit, QueryOpt(r, "cursor")));
-    }
-    if (m == "POST") {
-      auto body = BodyJson(r, nullptr);
-      if (!body.ok()) return FromStatus(body.status());
-      return FromResult(201, site_.CreateUser(*body));
-    }
-    return MethodNotAllowed("GET, POST");
-  }
-  return Error(ErrorCode::kNotFound, "no such endpoint: " + r.method + " " + r.path);
+  return (this->*Routes()[size_t(m.index)].handler)(r, m.params);
 }
 
-HttpResponse Api::Plugins(const HttpRequest& r, const std::vector<std::string>& seg) {
-  const std::string& m = r.method;
-  if (seg.size() == 2) {
-    if (m != "GET") return MethodNotAllowed("GET");
-    json::array out;
-    for (const auto& v : plugins_.List()) out.push_back(PluginJson(v));
-    return Json(200, out);
-  }
-  const std::string& id = seg[2];
-  if (seg.size() == 3) {
-    if (m == "GET") {
-      auto v = plugins_.Get(id);
-      if (!v) return Error(ErrorCode::kNotFound, "Plugin not installed: " + id);
-      return Json(200, PluginJson(*v));
-    }
-    if (m == "PUT") {
-      if (r.body.empty()) {
-        return Error(ErrorCode::kBadRequest,
-                     "request body: expected the plugin bundle as a .tar.gz "
-                     "(Content-Type: application/gzip)");
-      }
-      // A JSON object is a manifest and its module handed over from memory (docs/channel.md);
-      // anything else is a .tar.gz (which never starts with '{').
-      auto bundle = r.body.front() == '{' ? BundleFromJson(r.body, id)
-                                          : manifest::LoadBundleFromArchive(r.body, "upload");
-      if (!bundle.ok()) {
-        HttpResponse res = Error(ErrorCode::kBadRequest, bundle.status().message());
-        json::value doc = *ParseJson(res.body);
-        json::array problems;
-        std::string msg = bundle.status().message();
-        size_t pos = 0;
-        for (size_t n = 0; pos <= msg.size() && n < 1000; ++n) {
-          size_t nl = msg.find('\n', pos);
-          std::string line = msg.substr(pos, nl == std::string::npos ? msg.npos : nl - pos);
-          if (!line.empty()) problems.emplace_back(json::string(line));
-          if (nl == std::string::npos) break;
-          pos = nl + 1;
-        }
-        doc.get_object()["error"].get_object()["problems"] = std::move(problems);
-        res.body = Stringify(doc);
-        return res;
-      }
-      if (bundle->manifest.id != id) {
-        return Error(ErrorCode::kBadRequest,
-                     "upload: manifest id " + Quote(bundle->manifest.id) +
-                         " does not match the URL's plugin id " + Quote(id));
-      }
-      auto outcome = plugins_.Install(*bundle, "upload");
-      if (!outcome.ok()) {
-        const Status& st = outcome.status();
-        if (st.error_code() == ErrorCode::kPluginCrashed) {
-          // The module could not even start: a problem of the bundle.
-          HttpResponse res = Error(ErrorCode::kBadRequest, st.message());
-          json::value doc = *ParseJson(res.body);
-          json::array problems;
-          problems.emplace_back(json::string(st.message()));
-          doc.get_object()["error"].get_object()["problems"] = std::move(problems);
-          res.body = Stringify(doc);
-          return res;
-        }
-        return FromStatus(st);
-      }
-      auto v = plugins_.Get(id);
-      if (!v) return Error(ErrorCode::kInternalError, "plugin " + id + " vanished after install");
-      return Json(*outcome == InstallOutcome::kInstalled ? 201 : 200, PluginJson(*v));
-    }
-    if (m == "DELETE") {
-      const std::string* keep = r.Query("keepData");
-      bool keep_data = (keep && (*keep == "true" || *keep == "1")) || options_.embedded;
-      Status st = plugins_.Uninstall(id, keep_data);
-      if (!st.ok()) return FromStatus(st);
-      json::object out;
-      out["id"] = id;
-      out["uninstalled"] = true;
-      out["keptData"] = keep_data;
-      return Json(200, out);
-    }
-    return MethodNotAllowed("GET, PUT, DELETE");
-  }
-  if (seg.size() == 4 && (seg[3] == "enable" || seg[3] == "disable")) {
-    if (m != "POST") return MethodNotAllowed("POST");
-    Status st = seg[3] == "enable" ? plugins_.Enable(id) : plugins_.Disable(id);
-    if (!st.ok()) return FromStatus(st);
-    auto v = plugins_.Get(id);
-    if (!v) return Error(ErrorCode::kNotFound, "Plugin not installed: " + id);
-    return Json(200, PluginJson(*v));
-  }
-  if (seg.size() == 5 && seg[3] == "hooks") {
-    if (m != "POST") return MethodNotAllowed("POST");
-    const std::string& hook = seg[4];
-    // One plugin's hook, as EmDash's runners invoke it: an absent event stays absent (undefined
-    // in the plugin), and in embedded mode any name (a hook the module does not define answers
-    // null).
-    if (!options_.embedded && !manifest::IsHookName(hook)) {
-      return FromStatus(InvalidArgument("unknown hook " + Quote(hook)));
-    }
-    auto body = BodyJson(r, json::object());
-    if (!body.ok()) return FromStatus(body.status());
-    if (!body->is_object()) return Error(ErrorCode::kBadRequest, "request body: expected an object");
-    std::optional<json::value> ev;
-    if (auto* e = body->get_object().if_contains("event")) ev = *e;
-    // The registry resolves the plugin and its registered timeout under one lock (no PluginView
-    // per call: it copies the manifest and reads /proc).
-    auto res = plugins_.InvokeHook(id, hook, ev);
-    if (!res.ok()) return FromStatus(res.status());
-    json::object out;
-    out["value"] = *res;
-    return Json(200, out);
-  }
-  if (seg.size() >= 5 && seg[3] == "routes") {
-    if (m != "POST") return MethodNotAllowed("POST");
-    std::string route = Join(seg, 4);
-    auto body = BodyJson(r, json::object());
-    if (!body.ok()) return FromStatus(body.status());
-    if (!body->is_object()) return Error(ErrorCode::kBadRequest, "request body: expected an object");
-    const auto& o = body->get_object();
-    std::optional<json::value> input;  // absent: undefined in the plugin, as on EmDash
-    if (auto* i = o.if_contains("input")) input = *i;
-    json::value request;
-    if (auto* q = o.if_contains("request"); q && !q->is_null()) {
-      if (!q->is_object()) {
-        return Error(ErrorCode::kBadRequest, "request body: request: expected an object");
-      }
-      request = *q;
-    } else {
-      json::object sr = SerializeRequest(r, true);
-      std::string host = r.Header("host") ? *r.Header("host") : "localhost";
-      sr["url"] = "http://" + host + "/_emdash/api/plugins/" + id + "/" + route;
-      request = std::move(sr);
-    }
-    return FromResult(200, plugins_.InvokeRoute(id, route, input, request));
-  }
-  return Error(ErrorCode::kNotFound, "no such endpoint: " + r.method + " " + r.path);
+HttpResponse Api::MediaFile(const HttpRequest&, const PathParams& p) {
+  auto f = site_.ReadMediaFile(p["key"]);
+  if (!f.ok()) return FromStatus(f.status());
+  HttpResponse res;
+  res.content_type = f->content_type;
+  res.body = std::move(f->bytes);
+  res.headers.emplace_back("X-Content-Type-Options", "nosniff");
+  res.headers.emplace_back("Content-Security-Policy", "sandbox");
+  return res;
 }
 
-HttpResponse Api::Content(const HttpRequest& r, const std::vector<std::string>& seg) {
-  const std::string& m = r.method;
-  const std::string& collection = seg[2];
-  if (seg.size() == 3) {
-    if (m == "GET") {
-      auto limit = LimitParam(r);
-      if (!limit.ok()) return FromStatus(limit.status());
-      return FromResult(200, site_.ListContent(collection, *limit, QueryOpt(r, "cursor")));
-    }
-    if (m == "POST") {
-      auto body = BodyJson(r, nullptr);
-      if (!body.ok()) return FromStatus(body.status());
-      return FromResult(201, site_.CreateContent(collection, *body));
-    }
-    return MethodNotAllowed("GET, POST");
+HttpResponse Api::Channel(const HttpRequest& r, const PathParams&) {
+  if (!options_.channel_upgrade) {
+    return Error(ErrorCode::kNotFound, "no such endpoint: " + r.method + " " + r.path);
   }
-  const std::string& id = seg[3];
-  if (m == "GET") return FromResult(200, site_.GetContent(collection, id));
-  if (m == "PUT") {
-    auto body = BodyJson(r, nullptr);
-    if (!body.ok()) return FromStatus(body.status());
-    return FromResult(200, site_.UpdateContent(collection, id, *body));
-  }
-  if (m == "DELETE") return FromResult(200, site_.DeleteContent(collection, id));
-  return MethodNotAllowed("GET, PUT, DELETE");
+  return options_.channel_upgrade(r);
 }
 
-HttpResponse Api::Media(const HttpRequest& r, const std::vector<std::string>& seg) {
-  const std::string& m = r.method;
-  if (seg.size() == 2) {
-    if (m == "GET") {
-      auto limit = LimitParam(r);
-      if (!limit.ok()) return FromStatus(limit.status());
-      return FromResult(200,
-                        site_.ListMedia(*limit, QueryOpt(r, "cursor"), QueryOpt(r, "mimeType")));
-    }
-    if (m == "POST") {
-      const std::string* filename = r.Query("filename");
-      std::string type = r.Header("content-type") ? *r.Header("content-type") : "";
-      type = type.substr(0, type.find(';'));
-      while (!type.empty() && type.back() == ' ') type.pop_back();
-      return FromResult(201, site_.UploadMedia(filename ? *filename : "", type, r.body));
-    }
-    return MethodNotAllowed("GET, POST");
+HttpResponse Api::RunHook(const HttpRequest& r, const PathParams& p) {
+  const std::string& hook = p["hook"];
+  auto event = HookEvent(r, hook);
+  if (!event.ok()) return FromStatus(event.status());
+  const json::value& ev = *event;
+  if (!ev.is_object()) {
+    return Error(ErrorCode::kBadRequest, "request body: event: expected an object");
   }
-  const std::string& id = seg[2];
-  if (m == "GET") return FromResult(200, site_.GetMedia(id));
-  if (m == "DELETE") return FromResult(200, site_.DeleteMedia(id));
-  return MethodNotAllowed("GET, DELETE");
+  PipelineOutcome out = pipeline_.Run(hook, ev.get_object());
+  json::object res;
+  res["value"] = out.value;
+  json::array results;
+  for (const auto& hr : out.results) results.push_back(hr.ToJson(!IsSequentialHook(hook)));
+  res["results"] = std::move(results);
+  if (out.vetoed) {
+    res["vetoed"] = true;
+    res["vetoedBy"] = out.vetoed_by;
+  }
+  if (out.aborted) {
+    res["aborted"] = true;
+    res["abortedBy"] = out.aborted_by;
+  }
+  return Json(200, res);
 }
 
-HttpResponse Api::EmdashRoute(const HttpRequest& r, const std::vector<std::string>& seg) {
-  const std::string& id = seg[3];
-  std::string route = Join(seg, 4);
+HttpResponse Api::ListCollections(const HttpRequest&, const PathParams&) {
+  return FromResult(200, site_.ListCollections());
+}
+
+HttpResponse Api::CreateCollection(const HttpRequest& r, const PathParams&) {
+  auto body = BodyJson(r, nullptr);
+  if (!body.ok()) return FromStatus(body.status());
+  return FromResult(201, site_.CreateCollection(*body));
+}
+
+HttpResponse Api::ListUsers(const HttpRequest& r, const PathParams&) {
+  auto limit = LimitParam(r);
+  if (!limit.ok()) return FromStatus(limit.status());
+  return FromResult(200, site_.ListUsers(*limit, QueryOpt(r, "cursor")));
+}
+
+HttpResponse Api::CreateUser(const HttpRequest& r, const PathParams&) {
+  auto body = BodyJson(r, nullptr);
+  if (!body.ok()) return FromStatus(body.status());
+  return FromResult(201, site_.CreateUser(*body));
+}
+
+HttpResponse Api::ListPlugins(const HttpRequest&, const PathParams&) {
+  json::array out;
+  for (const auto& v : plugins_.List()) out.push_back(PluginJson(v));
+  return Json(200, out);
+}
+
+HttpResponse Api::GetPlugin(const HttpRequest&, const PathParams& p) {
+  const std::string& id = p["id"];
+  auto v = plugins_.Get(id);
+  if (!v) return Error(ErrorCode::kNotFound, "Plugin not installed: " + id);
+  return Json(200, PluginJson(*v));
+}
+
+HttpResponse Api::InstallPlugin(const HttpRequest& r, const PathParams& p) {
+  const std::string& id = p["id"];
+  if (r.body.empty()) {
+    return Error(ErrorCode::kBadRequest,
+                 "request body: expected the plugin bundle as a .tar.gz "
+                 "(Content-Type: application/gzip)");
+  }
+  // A JSON object is a manifest and its module handed over from memory (docs/channel.md);
+  // anything else is a .tar.gz (which never starts with '{').
+  auto bundle = r.body.front() == '{' ? BundleFromJson(r.body, id)
+                                      : manifest::LoadBundleFromArchive(r.body, "upload");
+  if (!bundle.ok())
+    return BundleRefused(bundle.status().message(), Lines(bundle.status().message()));
+  if (bundle->manifest.id != id) {
+    return Error(ErrorCode::kBadRequest, "upload: manifest id " + Quote(bundle->manifest.id) +
+                                             " does not match the URL's plugin id " + Quote(id));
+  }
+  auto outcome = plugins_.Install(*bundle, "upload");
+  if (!outcome.ok()) {
+    const Status& st = outcome.status();
+    // A module that could not even start: a problem of the bundle.
+    if (st.error_code() == ErrorCode::kPluginCrashed)
+      return BundleRefused(st.message(), {st.message()});
+    return FromStatus(st);
+  }
+  auto v = plugins_.Get(id);
+  if (!v) return Error(ErrorCode::kInternalError, "plugin " + id + " vanished after install");
+  return Json(*outcome == InstallOutcome::kInstalled ? 201 : 200, PluginJson(*v));
+}
+
+HttpResponse Api::UninstallPlugin(const HttpRequest& r, const PathParams& p) {
+  const std::string& id = p["id"];
+  const std::string* keep = r.Query("keepData");
+  bool keep_data = (keep && (*keep == "true" || *keep == "1")) || options_.embedded;
+  Status st = plugins_.Uninstall(id, keep_data);
+  if (!st.ok()) return FromStatus(st);
+  json::object out;
+  out["id"] = id;
+  out["uninstalled"] = true;
+  out["keptData"] = keep_data;
+  return Json(200, out);
+}
+
+HttpResponse Api::EnablePlugin(const HttpRequest& r, const PathParams& p) {
+  return SetEnabled(r, p["id"], true);
+}
+
+HttpResponse Api::DisablePlugin(const HttpRequest& r, const PathParams& p) {
+  return SetEnabled(r, p["id"], false);
+}
+
+HttpResponse Api::SetEnabled(const HttpRequest&, const std::string& id, bool enabled) {
+  Status st = enabled ? plugins_.Enable(id) : plugins_.Disable(id);
+  if (!st.ok()) return FromStatus(st);
+  auto v = plugins_.Get(id);
+  if (!v) return Error(ErrorCode::kNotFound, "Plugin not installed: " + id);
+  return Json(200, PluginJson(*v));
+}
+
+HttpResponse Api::InvokePluginHook(const HttpRequest& r, const PathParams& p) {
+  const std::string& id = p["id"];
+  const std::string& hook = p["hook"];
+  // One plugin's hook, as EmDash's runners invoke it: an absent event stays absent (undefined
+  // in the plugin), and in embedded mode any name (a hook the module does not define answers
+  // null).
+  if (!options_.embedded && !manifest::IsHookName(hook)) {
+    return FromStatus(InvalidArgument("unknown hook " + Quote(hook)));
+  }
+  auto body = BodyJson(r, json::object());
+  if (!body.ok()) return FromStatus(body.status());
+  if (!body->is_object()) return Error(ErrorCode::kBadRequest, "request body: expected an object");
+  std::optional<json::value> ev;
+  if (auto* e = body->get_object().if_contains("event")) ev = *e;
+  // The registry resolves the plugin and its registered timeout under one lock (no PluginView
+  // per call: it copies the manifest and reads /proc).
+  auto res = plugins_.InvokeHook(id, hook, ev);
+  if (!res.ok()) return FromStatus(res.status());
+  json::object out;
+  out["value"] = *res;
+  return Json(200, out);
+}
+
+HttpResponse Api::InvokePluginRoute(const HttpRequest& r, const PathParams& p) {
+  const std::string& id = p["id"];
+  const std::string& route = p["route"];
+  auto body = BodyJson(r, json::object());
+  if (!body.ok()) return FromStatus(body.status());
+  if (!body->is_object()) return Error(ErrorCode::kBadRequest, "request body: expected an object");
+  const auto& o = body->get_object();
+  std::optional<json::value> input;  // absent: undefined in the plugin, as on EmDash
+  if (auto* i = o.if_contains("input")) input = *i;
+  json::value request;
+  if (auto* q = o.if_contains("request"); q && !q->is_null()) {
+    if (!q->is_object()) {
+      return Error(ErrorCode::kBadRequest, "request body: request: expected an object");
+    }
+    request = *q;
+  } else {
+    json::object sr = SerializeRequest(r, true);
+    std::string host = r.Header("host") ? *r.Header("host") : "localhost";
+    sr["url"] = "http://" + host + "/_emdash/api/plugins/" + id + "/" + route;
+    request = std::move(sr);
+  }
+  return FromResult(200, plugins_.InvokeRoute(id, route, input, request));
+}
+
+HttpResponse Api::ListContent(const HttpRequest& r, const PathParams& p) {
+  auto limit = LimitParam(r);
+  if (!limit.ok()) return FromStatus(limit.status());
+  return FromResult(200, site_.ListContent(p["collection"], *limit, QueryOpt(r, "cursor")));
+}
+
+HttpResponse Api::CreateContent(const HttpRequest& r, const PathParams& p) {
+  auto body = BodyJson(r, nullptr);
+  if (!body.ok()) return FromStatus(body.status());
+  return FromResult(201, site_.CreateContent(p["collection"], *body));
+}
+
+HttpResponse Api::GetContent(const HttpRequest&, const PathParams& p) {
+  return FromResult(200, site_.GetContent(p["collection"], p["id"]));
+}
+
+HttpResponse Api::UpdateContent(const HttpRequest& r, const PathParams& p) {
+  auto body = BodyJson(r, nullptr);
+  if (!body.ok()) return FromStatus(body.status());
+  return FromResult(200, site_.UpdateContent(p["collection"], p["id"], *body));
+}
+
+HttpResponse Api::DeleteContent(const HttpRequest&, const PathParams& p) {
+  return FromResult(200, site_.DeleteContent(p["collection"], p["id"]));
+}
+
+HttpResponse Api::ListMedia(const HttpRequest& r, const PathParams&) {
+  auto limit = LimitParam(r);
+  if (!limit.ok()) return FromStatus(limit.status());
+  return FromResult(200, site_.ListMedia(*limit, QueryOpt(r, "cursor"), QueryOpt(r, "mimeType")));
+}
+
+HttpResponse Api::UploadMedia(const HttpRequest& r, const PathParams&) {
+  const std::string* filename = r.Query("filename");
+  std::string type = r.Header("content-type") ? *r.Header("content-type") : "";
+  type = type.substr(0, type.find(';'));
+  while (!type.empty() && type.back() == ' ') type.pop_back();
+  return FromResult(201, site_.UploadMedia(filename ? *filename : "", type, r.body));
+}
+
+HttpResponse Api::GetMedia(const HttpRequest&, const PathParams& p) {
+  return FromResult(200, site_.GetMedia(p["id"]));
+}
+
+HttpResponse Api::DeleteMedia(const HttpRequest&, const PathParams& p) {
+  return FromResult(200, site_.DeleteMedia(p["id"]));
+}
+
+HttpResponse Api::EmdashRoute(const HttpRequest& r, const PathParams& p) {
+  const std::string& id = p["id"];
+  const std::string& route = p["route"];
   auto v = plugins_.Get(id);
   if (!v) return Error(ErrorCode::kNotFound, "Plugin not installed: " + id);
   auto it = v->routes.find(route);
@@ -536,12 +563,7 @@ json::object Api::PluginJson(const PluginView& v) const {
     o["pid"] = nullptr;
   }
   runner::Limits l = v.info ? v.info->limits : options_.limits_for(v.id);
-  json::object limits;
-  limits["wallMs"] = l.wall_ms;
-  limits["cpuMs"] = l.cpu_ms;
-  limits["memoryMb"] = l.memory_mb;
-  limits["subrequests"] = l.subrequests;
-  o["limits"] = std::move(limits);
+  o["limits"] = runner::LimitsJson(l);
   json::object stats;
   stats["invocations"] = v.info ? v.info->invocations : 0;
   stats["failures"] = v.info ? v.info->failures : 0;
@@ -585,7 +607,7 @@ json::object Api::PluginJson(const PluginView& v) const {
   return o;
 }
 
-HttpResponse Api::Healthz() {
+HttpResponse Api::Healthz(const HttpRequest&, const PathParams&) {
   json::object plugins;
   bool ok = true;
   for (const auto& v : plugins_.List()) {
@@ -601,7 +623,7 @@ HttpResponse Api::Healthz() {
   return Json(200, o);
 }
 
-HttpResponse Api::MetricsText() {
+HttpResponse Api::MetricsText(const HttpRequest&, const PathParams&) {
   std::vector<PluginGauges> gauges;
   for (const auto& v : plugins_.List()) {
     PluginGauges g;

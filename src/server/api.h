@@ -19,6 +19,7 @@
 #include "server/metrics.h"
 #include "server/pipeline.h"
 #include "server/plugins.h"
+#include "server/router.h"
 #include "server/site.h"
 
 namespace ps::server {
@@ -50,14 +51,54 @@ class Api {
   // A failed Status as the documented status and code.
   static HttpResponse FromStatus(const Status& st);
 
+  enum class RouteAuth {
+    kNone,           // open: health, metrics, media files
+    kAdmin,          // the admin token (everything under /v1/)
+    kPluginDecides,  // a plugin route: public ones open, the others need the token
+  };
+  enum class BodyCap { kJson, kUpload };  // max-body-mb or max-upload-mb
+  struct Route {
+    const char* method;   // GET, POST, …; "*" for any
+    const char* pattern;  // server/router.h: "/v1/plugins/{id}/routes/{route...}"
+    RouteAuth auth;
+    BodyCap body;
+    HttpResponse (Api::*handler)(const HttpRequest&, const PathParams&);
+    const char* summary;  // one line, for docs and `plugin-sandbox describe`
+  };
+  // The host API, declared once: Handle() dispatches on it (404 for an unknown path, 405 with
+  // Allow for a known one), BodyLimit() reads each route's cap, docs/operating.md lists it (a
+  // unit test keeps the two equal) and `plugin-sandbox describe` prints it.
+  static const std::vector<Route>& Routes();
+
  private:
-  HttpResponse Route(const HttpRequest& r, const std::vector<std::string>& seg);
-  HttpResponse Plugins(const HttpRequest& r, const std::vector<std::string>& seg);
-  HttpResponse Content(const HttpRequest& r, const std::vector<std::string>& seg);
-  HttpResponse Media(const HttpRequest& r, const std::vector<std::string>& seg);
-  HttpResponse EmdashRoute(const HttpRequest& r, const std::vector<std::string>& seg);
-  HttpResponse Healthz();
-  HttpResponse MetricsText();
+  HttpResponse Healthz(const HttpRequest&, const PathParams&);
+  HttpResponse MetricsText(const HttpRequest&, const PathParams&);
+  HttpResponse EmdashRoute(const HttpRequest&, const PathParams&);
+  HttpResponse MediaFile(const HttpRequest&, const PathParams&);
+  HttpResponse Channel(const HttpRequest&, const PathParams&);
+  HttpResponse ListPlugins(const HttpRequest&, const PathParams&);
+  HttpResponse GetPlugin(const HttpRequest&, const PathParams&);
+  HttpResponse InstallPlugin(const HttpRequest&, const PathParams&);
+  HttpResponse UninstallPlugin(const HttpRequest&, const PathParams&);
+  HttpResponse EnablePlugin(const HttpRequest&, const PathParams&);
+  HttpResponse DisablePlugin(const HttpRequest&, const PathParams&);
+  HttpResponse SetEnabled(const HttpRequest&, const std::string& id, bool enabled);
+  HttpResponse InvokePluginHook(const HttpRequest&, const PathParams&);
+  HttpResponse InvokePluginRoute(const HttpRequest&, const PathParams&);
+  HttpResponse RunHook(const HttpRequest&, const PathParams&);
+  HttpResponse ListCollections(const HttpRequest&, const PathParams&);
+  HttpResponse CreateCollection(const HttpRequest&, const PathParams&);
+  HttpResponse ListUsers(const HttpRequest&, const PathParams&);
+  HttpResponse CreateUser(const HttpRequest&, const PathParams&);
+  HttpResponse ListContent(const HttpRequest&, const PathParams&);
+  HttpResponse CreateContent(const HttpRequest&, const PathParams&);
+  HttpResponse GetContent(const HttpRequest&, const PathParams&);
+  HttpResponse UpdateContent(const HttpRequest&, const PathParams&);
+  HttpResponse DeleteContent(const HttpRequest&, const PathParams&);
+  HttpResponse ListMedia(const HttpRequest&, const PathParams&);
+  HttpResponse UploadMedia(const HttpRequest&, const PathParams&);
+  HttpResponse GetMedia(const HttpRequest&, const PathParams&);
+  HttpResponse DeleteMedia(const HttpRequest&, const PathParams&);
   bool Authorized(const HttpRequest& r, HttpResponse* refusal) const;
   json::object PluginJson(const PluginView& v) const;
   json::object SerializeRequest(const HttpRequest& r, bool authenticated) const;

@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <initializer_list>
 #include <sstream>
 
 #include "manifest/manifest.h"
@@ -11,69 +12,6 @@ namespace ps::server {
 namespace {
 
 namespace fs = std::filesystem;
-
-enum class Kind { kString, kInt, kList, kLimits, kPluginLimits };
-
-struct OptionDef {
-  const char* name;
-  Kind kind;
-  bool path = false;  // relative values in the config file are relative to the file
-};
-
-const std::vector<OptionDef>& Defs() {
-  static const std::vector<OptionDef> kDefs = {
-      {"config", Kind::kString, true},
-      {"data", Kind::kString, true},
-      {"db", Kind::kString},
-      {"media-dir", Kind::kString, true},
-      {"plugins", Kind::kString, true},
-      {"listen", Kind::kString},
-      {"admin-token", Kind::kString},
-      {"admin-token-file", Kind::kString, true},
-      {"allow-private", Kind::kList},
-      {"limit", Kind::kLimits},
-      {"plugin-limit", Kind::kPluginLimits},
-      {"isolation", Kind::kString},
-      {"idle-stop-s", Kind::kString},
-      {"always-on", Kind::kList},
-      {"memory-budget-mb", Kind::kInt},
-      {"cache-dir", Kind::kString, true},
-      {"invocations", Kind::kString},
-      {"email-transport", Kind::kString},
-      {"smtp-url", Kind::kString},
-      {"smtp-from", Kind::kString},
-      {"smtp-username", Kind::kString},
-      {"smtp-password", Kind::kString},
-      {"site-name", Kind::kString},
-      {"site-url", Kind::kString},
-      {"site-locale", Kind::kString},
-      {"site-trailing-slash", Kind::kString},
-      {"site-locales", Kind::kList},
-      {"workers", Kind::kInt},
-      {"max-body-mb", Kind::kInt},
-      {"max-upload-mb", Kind::kInt},
-      {"hook-timeout-ms", Kind::kInt},
-      {"shutdown-timeout-ms", Kind::kInt},
-      {"plugin-sync-ms", Kind::kInt},
-      {"log-level", Kind::kString},
-      {"env-passthrough", Kind::kList},
-      {"workerd", Kind::kString, true},
-      {"embedded", Kind::kString},
-  };
-  return kDefs;
-}
-
-const OptionDef* FindDef(const std::string& name) {
-  for (const auto& d : Defs())
-    if (name == d.name) return &d;
-  return nullptr;
-}
-
-std::string EnvName(const std::string& option) {
-  std::string out = "PLUGIN_SANDBOX_";
-  for (char c : option) out += c == '-' ? '_' : char(std::toupper(static_cast<unsigned char>(c)));
-  return out;
-}
 
 std::vector<std::string> SplitComma(const std::string& s) {
   std::vector<std::string> out;
@@ -115,6 +53,185 @@ Result<std::vector<std::string>> StringList(const std::string& where, const json
   return out;
 }
 
+using Kind = OptionKind;
+
+Status OneOf(const std::string& where, const std::string& s,
+             std::initializer_list<const char*> allowed) {
+  std::string list;
+  size_t i = 0;
+  for (const char* a : allowed) {
+    if (s == a) return Status::Ok();
+    list += (i == 0 ? "" : i + 1 == allowed.size() ? " or " : ", ") + std::string(a);
+    ++i;
+  }
+  return InvalidArgument(where + ": expected " + list + ", got " + Quote(s));
+}
+
+Status Mebibytes(const std::string& where, int64_t n, size_t* out) {
+  if (n > 4096) return InvalidArgument(where + ": at most 4096 (MiB)");
+  *out = size_t(n) << 20;
+  return Status::Ok();
+}
+
+// Setters: the value is already read for its kind (a string, a positive integer, a list).
+#define PS_SET(expr)                                                             \
+  [](ServeConfig& c, const std::string& where, const OptionValue& v) -> Status { \
+    (void)where;                                                                 \
+    (void)v;                                                                     \
+    expr;                                                                        \
+    return Status::Ok();                                                         \
+  }
+
+const std::vector<ServeOption>& Table() {
+  static const std::vector<ServeOption> kOptions = {
+      {"config", Kind::kString, "FILE", "Read options from this JSON file (keys are option names)",
+       true, PS_SET(c.config_file = v.text)},
+      {"db", Kind::kString, "URL",
+       "sqlite:PATH (default sqlite:<data>/site.db) or postgres://USER@HOST/DB (several hosts on "
+       "one site)",
+       false, PS_SET(c.db = v.text)},
+      {"media-dir", Kind::kString, "DIR",
+       "Uploaded media (default <data>/media; hosts sharing a database must share it too)", true,
+       PS_SET(c.media_dir = v.text)},
+      {"plugins", Kind::kString, "DIR", "Install every bundle in DIR at start", true,
+       PS_SET(c.plugins_dir = v.text)},
+      {"listen", Kind::kString, "ADDR",
+       "HOST:PORT (default 127.0.0.1:8787; port 0 picks one) or unix:PATH", false,
+       PS_SET(c.listen = v.text)},
+      {"data", Kind::kString, "DIR",
+       "Database, media, runtime files, admin token (default ./.plugin-sandbox)", true,
+       PS_SET(c.data_dir = v.text)},
+      {"admin-token-file", Kind::kString, "FILE", "Read the admin token from FILE", true,
+       PS_SET(c.admin_token_file = v.text)},
+      {"admin-token", Kind::kString, "", "The admin token (environment or config file only)", false,
+       PS_SET(c.admin_token = v.text)},
+      {"allow-private", Kind::kList, "HOST[:PORT]", "Let ctx.http.fetch reach this private host",
+       false, PS_SET(c.allow_private = v.list)},
+      {"limit", Kind::kLimits, "NAME=N", "Host-wide limit: " + runner::LimitNames(), false,
+       nullptr},
+      {"plugin-limit", Kind::kPluginLimits, "ID:NAME=N",
+       "One plugin's limit, e.g. hello:cpu-ms=200", false, nullptr},
+      {"isolation", Kind::kString, "MODE", "per-plugin (default) or shared", false,
+       [](ServeConfig& c, const std::string& where, const OptionValue& v) -> Status {
+         PS_TRY(OneOf(where, v.text, {"per-plugin", "shared"}));
+         c.isolation = v.text == "shared" ? runner::IsolationMode::kShared
+                                          : runner::IsolationMode::kPerPlugin;
+         return Status::Ok();
+       }},
+      {"idle-stop-s", Kind::kString, "N",
+       "Stop a plugin's process after N seconds without a call; its next call starts it "
+       "(default 300; never: keep every process running)",
+       false,
+       [](ServeConfig& c, const std::string& where, const OptionValue& v) -> Status {
+         if (v.text == "never") {
+           c.idle_stop_s = 0;
+           return Status::Ok();
+         }
+         PS_ASSIGN(int64_t n, PositiveInt(where, json::value(v.text)));
+         if (n > 30 * 24 * 3600) return InvalidArgument(where + ": at most 2592000 (30 days)");
+         c.idle_stop_s = n;
+         return Status::Ok();
+       }},
+      {"always-on", Kind::kList, "ID", "Keep this plugin's process running (* for every plugin)",
+       false, PS_SET(c.always_on = v.list)},
+      {"memory-budget-mb", Kind::kInt, "N",
+       "Memory for all plugin processes together; idle ones are stopped, least recently used "
+       "first, to stay within it (default: no budget)",
+       false, PS_SET(c.memory_budget_mb = v.number)},
+      {"cache-dir", Kind::kString, "DIR",
+       "What each plugin module declared at its first start, so a restart starts nothing until "
+       "a plugin is called (default <data>/cache)",
+       true, PS_SET(c.cache_dir = v.text)},
+      {"invocations", Kind::kString, "HOW",
+       "channel (default: messages on WebSockets kept open to each plugin) or requests (one HTTP "
+       "request each)",
+       false,
+       [](ServeConfig& c, const std::string& where, const OptionValue& v) -> Status {
+         PS_TRY(OneOf(where, v.text, {"channel", "requests"}));
+         c.invoke_channel = v.text == "channel";
+         return Status::Ok();
+       }},
+      {"email-transport", Kind::kString, "NAME", "log (default: <data>/outbox.jsonl) or smtp",
+       false,
+       [](ServeConfig& c, const std::string& where, const OptionValue& v) -> Status {
+         PS_TRY(OneOf(where, v.text, {"log", "smtp"}));
+         c.email.transport = v.text;
+         return Status::Ok();
+       }},
+      {"smtp-url", Kind::kString, "URL", "smtp://HOST:PORT or smtps://HOST:PORT", false,
+       PS_SET(c.email.smtp_url = v.text)},
+      {"smtp-from", Kind::kString, "ADDR", "Sender address for smtp", false,
+       PS_SET(c.email.smtp_from = v.text)},
+      {"smtp-username", Kind::kString, "NAME", "SMTP user (password: PLUGIN_SANDBOX_SMTP_PASSWORD)",
+       false, PS_SET(c.email.smtp_username = v.text)},
+      {"smtp-password", Kind::kString, "", "SMTP password (environment or config file only)", false,
+       PS_SET(c.email.smtp_password = v.text)},
+      {"site-name", Kind::kString, "TEXT", "ctx.site.name", false, PS_SET(c.site.name = v.text)},
+      {"site-url", Kind::kString, "URL", "ctx.site.url", false, PS_SET(c.site.url = v.text)},
+      {"site-locale", Kind::kString, "LOCALE", "Default locale (default en)", false,
+       PS_SET(c.site.locale = v.text)},
+      {"site-trailing-slash", Kind::kString, "MODE",
+       "ctx.site.trailingSlash: always, never or ignore (default)", false,
+       [](ServeConfig& c, const std::string& where, const OptionValue& v) -> Status {
+         PS_TRY(OneOf(where, v.text, {"always", "never", "ignore"}));
+         c.site.trailing_slash = v.text;
+         return Status::Ok();
+       }},
+      {"site-locales", Kind::kList, "LOCALE", "Configured locales (i18n)", false,
+       PS_SET(c.site_locales = v.list)},
+      {"workers", Kind::kInt, "N", "Threads serving requests (default 16)", false,
+       [](ServeConfig& c, const std::string& where, const OptionValue& v) -> Status {
+         if (v.number > 1024) return InvalidArgument(where + ": at most 1024");
+         c.workers = int(v.number);
+         return Status::Ok();
+       }},
+      {"max-body-mb", Kind::kInt, "N", "JSON request body cap in MiB (default 1)", false,
+       [](ServeConfig& c, const std::string& where, const OptionValue& v) {
+         return Mebibytes(where, v.number, &c.max_body_bytes);
+       }},
+      {"max-upload-mb", Kind::kInt, "N", "Bundle and media upload cap in MiB (default 64)", false,
+       [](ServeConfig& c, const std::string& where, const OptionValue& v) {
+         return Mebibytes(where, v.number, &c.max_upload_bytes);
+       }},
+      {"hook-timeout-ms", Kind::kInt, "N", "A hook's timeout when it declares none (default 5000)",
+       false, PS_SET(c.hook_timeout_ms = v.number)},
+      {"plugin-sync-ms", Kind::kInt, "N",
+       "How often to pick up plugin installs made by other hosts on the same database (default "
+       "1000)",
+       false, PS_SET(c.plugin_sync_ms = v.number)},
+      {"shutdown-timeout-ms", Kind::kInt, "N", "How long in-flight requests may take at shutdown",
+       false, PS_SET(c.shutdown_timeout_ms = v.number)},
+      {"log-level", Kind::kString, "LEVEL", "trace, debug, info (default), warn, error, off", false,
+       [](ServeConfig& c, const std::string& where, const OptionValue& v) -> Status {
+         PS_TRY(OneOf(where, v.text, {"trace", "debug", "info", "warn", "error", "off"}));
+         c.log_level = v.text;
+         return Status::Ok();
+       }},
+      {"env-passthrough", Kind::kList, "NAME", "Environment variables plugin processes may see",
+       false, PS_SET(c.env_passthrough = v.list)},
+      {"workerd", Kind::kString, "PATH",
+       "The workerd binary (default: the pinned one in node_modules)", true,
+       PS_SET(c.workerd = v.text)},
+      {"embedded", Kind::kSwitch, "",
+       "Run for an embedding process such as @plugin-sandbox/emdash (docs/channel.md): exit when "
+       "stdin closes, plugins in memory only, no lifecycle hooks on install and uninstall",
+       false,
+       [](ServeConfig& c, const std::string& where, const OptionValue& v) -> Status {
+         PS_TRY(OneOf(where, v.text, {"true", "false"}));
+         c.embedded = v.text == "true";
+         return Status::Ok();
+       }},
+  };
+  return kOptions;
+}
+#undef PS_SET
+
+const ServeOption* FindDef(const std::string& name) {
+  for (const auto& d : Table())
+    if (name == d.name) return &d;
+  return nullptr;
+}
+
 // Limits as "NAME=N" strings: from an object {"cpu-ms": 50}, a list or a comma-separated string.
 Result<std::vector<std::string>> LimitSpecs(const std::string& where, const json::value& v) {
   if (v.is_object()) {
@@ -141,10 +258,12 @@ class Builder {
 
   Status Apply(const std::string& name, const std::string& where, const json::value& v,
                const fs::path& base) {
-    const OptionDef* def = FindDef(name);
+    const ServeOption* def = FindDef(name);
     if (!def) return InvalidArgument(where + ": unknown option");
+    OptionValue value;
     switch (def->kind) {
-      case Kind::kString: {
+      case Kind::kString:
+      case Kind::kSwitch: {
         if (!v.is_string()) return InvalidArgument(where + ": expected a string");
         std::string s(v.get_string());
         if (def->path && !base.empty() && !s.empty() && fs::path(s).is_relative()) {
@@ -154,19 +273,16 @@ class Builder {
             fs::path(s.substr(7)).is_relative()) {
           s = "sqlite:" + (base / s.substr(7)).lexically_normal().string();
         }
-        return SetString(name, where, s);
+        value.text = std::move(s);
+        break;
       }
       case Kind::kInt: {
-        PS_ASSIGN(int64_t n, PositiveInt(where, v));
-        return SetInt(name, where, n);
+        PS_ASSIGN(value.number, PositiveInt(where, v));
+        break;
       }
       case Kind::kList: {
-        PS_ASSIGN(auto list, StringList(where, v));
-        if (name == "allow-private") c_->allow_private = list;
-        if (name == "site-locales") c_->site_locales = list;
-        if (name == "env-passthrough") c_->env_passthrough = list;
-        if (name == "always-on") c_->always_on = list;
-        return Status::Ok();
+        PS_ASSIGN(value.list, StringList(where, v));
+        break;
       }
       case Kind::kLimits: {
         PS_ASSIGN(auto specs, LimitSpecs(where, v));
@@ -176,7 +292,7 @@ class Builder {
       case Kind::kPluginLimits:
         return ApplyPluginLimits(where, v);
     }
-    return Status::Ok();
+    return def->set(*c_, where, value);
   }
 
   // After every layer: per-plugin limits start from the host-wide ones.
@@ -189,93 +305,6 @@ class Builder {
   }
 
  private:
-  Status SetString(const std::string& name, const std::string& where, const std::string& s) {
-    if (name == "config") c_->config_file = s;
-    if (name == "data") c_->data_dir = s;
-    if (name == "media-dir") c_->media_dir = s;
-    if (name == "db") c_->db = s;
-    if (name == "plugins") c_->plugins_dir = s;
-    if (name == "listen") c_->listen = s;
-    if (name == "admin-token") c_->admin_token = s;
-    if (name == "admin-token-file") c_->admin_token_file = s;
-    if (name == "isolation") {
-      if (s == "per-plugin") {
-        c_->isolation = runner::IsolationMode::kPerPlugin;
-      } else if (s == "shared") {
-        c_->isolation = runner::IsolationMode::kShared;
-      } else {
-        return InvalidArgument(where + ": expected per-plugin or shared, got " + Quote(s));
-      }
-    }
-    if (name == "idle-stop-s") {
-      if (s == "never") {
-        c_->idle_stop_s = 0;
-      } else {
-        PS_ASSIGN(int64_t n, PositiveInt(where, json::value(s)));
-        if (n > 30 * 24 * 3600) return InvalidArgument(where + ": at most 2592000 (30 days)");
-        c_->idle_stop_s = n;
-      }
-    }
-    if (name == "cache-dir") c_->cache_dir = s;
-    if (name == "invocations") {
-      if (s != "channel" && s != "requests")
-        return InvalidArgument(where + ": expected channel or requests, got " + Quote(s));
-      c_->invoke_channel = s == "channel";
-    }
-    if (name == "email-transport") {
-      if (s != "log" && s != "smtp")
-        return InvalidArgument(where + ": expected log or smtp, got " + Quote(s));
-      c_->email.transport = s;
-    }
-    if (name == "smtp-url") c_->email.smtp_url = s;
-    if (name == "smtp-from") c_->email.smtp_from = s;
-    if (name == "smtp-username") c_->email.smtp_username = s;
-    if (name == "smtp-password") c_->email.smtp_password = s;
-    if (name == "site-name") c_->site.name = s;
-    if (name == "site-url") c_->site.url = s;
-    if (name == "site-locale") c_->site.locale = s;
-    if (name == "site-trailing-slash") {
-      if (s != "always" && s != "never" && s != "ignore")
-        return InvalidArgument(where + ": expected always, never or ignore, got " + Quote(s));
-      c_->site.trailing_slash = s;
-    }
-    if (name == "log-level") {
-      static const std::vector<std::string> kLevels = {"trace", "debug", "info",
-                                                       "warn",  "error", "off"};
-      if (std::find(kLevels.begin(), kLevels.end(), s) == kLevels.end()) {
-        return InvalidArgument(where + ": expected trace, debug, info, warn, error or off, got " +
-                               Quote(s));
-      }
-      c_->log_level = s;
-    }
-    if (name == "workerd") c_->workerd = s;
-    if (name == "embedded") {
-      if (s != "true" && s != "false")
-        return InvalidArgument(where + ": expected true or false, got " + Quote(s));
-      c_->embedded = s == "true";
-    }
-    return Status::Ok();
-  }
-
-  Status SetInt(const std::string& name, const std::string& where, int64_t n) {
-    auto mb = [&](size_t* out) -> Status {
-      if (n > 4096) return InvalidArgument(where + ": at most 4096 (MiB)");
-      *out = size_t(n) << 20;
-      return Status::Ok();
-    };
-    if (name == "workers") {
-      if (n > 1024) return InvalidArgument(where + ": at most 1024");
-      c_->workers = int(n);
-    }
-    if (name == "max-body-mb") PS_TRY(mb(&c_->max_body_bytes));
-    if (name == "max-upload-mb") PS_TRY(mb(&c_->max_upload_bytes));
-    if (name == "hook-timeout-ms") c_->hook_timeout_ms = n;
-    if (name == "shutdown-timeout-ms") c_->shutdown_timeout_ms = n;
-    if (name == "plugin-sync-ms") c_->plugin_sync_ms = n;
-    if (name == "memory-budget-mb") c_->memory_budget_mb = n;
-    return Status::Ok();
-  }
-
   // {"<id>": {"cpu-ms": N}} or "ID:NAME=N" strings.
   Status ApplyPluginLimits(const std::string& where, const json::value& v) {
     if (v.is_object()) {
@@ -320,6 +349,12 @@ Result<json::object> ReadConfigFile(const std::string& path) {
 
 }  // namespace
 
+std::string EnvName(const std::string& option) {
+  std::string out = "PLUGIN_SANDBOX_";
+  for (char c : option) out += c == '-' ? '_' : char(std::toupper(static_cast<unsigned char>(c)));
+  return out;
+}
+
 EnvLookup ProcessEnvironment() {
   return [](const std::string& name) -> std::optional<std::string> {
     const char* v = std::getenv(name.c_str());
@@ -328,14 +363,7 @@ EnvLookup ProcessEnvironment() {
   };
 }
 
-const std::vector<std::string>& OptionNames() {
-  static const std::vector<std::string> kNames = [] {
-    std::vector<std::string> out;
-    for (const auto& d : Defs()) out.push_back(d.name);
-    return out;
-  }();
-  return kNames;
-}
+const std::vector<ServeOption>& ServeOptions() { return Table(); }
 
 std::string DatabaseUrl(const ServeConfig& c) {
   if (!c.db.empty()) return c.db;
@@ -366,7 +394,7 @@ Result<ServeConfig> ResolveServeConfig(const FlagValues& flags, const EnvLookup&
     c.config_file = config_path;
   }
 
-  for (const auto& def : Defs()) {
+  for (const auto& def : Table()) {
     std::string name = def.name;
     if (name == "config") continue;
     auto e = env(EnvName(name));
@@ -376,11 +404,11 @@ Result<ServeConfig> ResolveServeConfig(const FlagValues& flags, const EnvLookup&
 
   for (const auto& [name, values] : flags) {
     if (name == "config" || values.empty()) continue;
-    const OptionDef* def = FindDef(name);
+    const ServeOption* def = FindDef(name);
     std::string where = "--" + name;
     if (!def) return InvalidArgument(where + ": unknown option");
     json::value v;
-    if (def->kind == Kind::kString || def->kind == Kind::kInt) {
+    if (def->kind == Kind::kString || def->kind == Kind::kInt || def->kind == Kind::kSwitch) {
       v = json::string(values.back());
     } else {
       json::array a;

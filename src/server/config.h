@@ -74,6 +74,9 @@ using FlagValues = std::map<std::string, std::vector<std::string>>;
 using EnvLookup = std::function<std::optional<std::string>(const std::string& name)>;
 EnvLookup ProcessEnvironment();
 
+// PLUGIN_SANDBOX_<NAME>: an option's environment variable.
+std::string EnvName(const std::string& option);
+
 // Resolves the configuration: reads the config file named by `config` (flag, then environment),
 // then layers environment and flags over it. Relative paths in the file are relative to the file.
 Result<ServeConfig> ResolveServeConfig(const FlagValues& flags, const EnvLookup& env);
@@ -81,7 +84,37 @@ Result<ServeConfig> ResolveServeConfig(const FlagValues& flags, const EnvLookup&
 // The database URL to open: the configured one, or sqlite:<data>/site.db.
 std::string DatabaseUrl(const ServeConfig& c);
 
-// The names of every option, for --help and for checking config files.
-const std::vector<std::string>& OptionNames();
+// One option's value, read for its kind.
+struct OptionValue {
+  std::string text;               // kString; kSwitch: "true" or "false"
+  int64_t number = 0;             // kInt: positive
+  std::vector<std::string> list;  // kList
+};
+
+enum class OptionKind {
+  kString,
+  kInt,           // a positive integer
+  kList,          // repeated flags, comma-separated in the environment, an array in the file
+  kLimits,        // NAME=N, layered key by key (runner/limit_table.h)
+  kPluginLimits,  // ID:NAME=N, layered over the host-wide limits
+  kSwitch,        // a flag without a value (true/false in the environment and the file)
+};
+
+// One option of `serve`. The table of them is the only list: it drives the flags (cli/serve.cc),
+// the environment, the config file, --help and the docs check (tests/server/config_test.cc).
+struct ServeOption {
+  std::string name;
+  OptionKind kind;
+  std::string value_name;  // the flag's value in --help (FILE, N, …); empty: not a flag (a secret,
+                           // or a kSwitch)
+  std::string help;   // one line for --help
+  bool path = false;  // in the config file, relative to the file
+  // Stores a value read for `kind`; checks what the kind alone does not (one of a set, a
+  // maximum). Null for the limits, which the resolver layers key by key.
+  Status (*set)(ServeConfig& c, const std::string& where, const OptionValue& v) = nullptr;
+};
+
+// Every option, in --help order.
+const std::vector<ServeOption>& ServeOptions();
 
 }  // namespace ps::server

@@ -18,6 +18,7 @@
 #include <set>
 #include <thread>
 
+#include "common/connection_threads.h"
 #include "common/crypto.h"
 #include "common/socket.h"
 #include "common/timed_stream.h"
@@ -125,8 +126,7 @@ struct HttpServer::Impl {
   int inflight = 0;  // requests from their handler's start until their answer is written
   int turns = 0;     // handlers running (at most opt.workers)
   bool stopped = false;
-  std::set<int> connections;   // open connections' descriptors (under mu)
-  int connection_threads = 0;  // under mu
+  std::unique_ptr<ConnectionThreads> connections;
 
   // A turn to run a handler (at most opt.workers at once); the request is in flight from here
   // until End(), so a draining shutdown waits for its answer to be written.
@@ -152,8 +152,8 @@ struct HttpServer::Impl {
     if (opt.error) return opt.error(code, message);
     HttpResponse r;
     r.status = HttpStatusOf(code);
-    r.body = "{\"error\":{\"code\":\"" + std::string(ErrorCodeName(code)) +
-             "\",\"message\":\"" + message + "\"}}";
+    r.body = "{\"error\":{\"code\":\"" + std::string(ErrorCodeName(code)) + "\",\"message\":\"" +
+             message + "\"}}";
     return r;
   }
 
@@ -238,9 +238,9 @@ void HttpServer::Impl::Serve(typename Protocol::socket& socket, const std::strin
     size_t limit =
         opt.body_limit ? opt.body_limit(method, std::string(head.target())) : size_t(1) << 20;
     if (auto len = parser.content_length(); len && *len > limit) {
-      fail(ErrorCode::kPayloadTooLarge,
-           "request body of " + std::to_string(*len) + " bytes is larger than " +
-               std::to_string(limit) + " bytes");
+      fail(ErrorCode::kPayloadTooLarge, "request body of " + std::to_string(*len) +
+                                            " bytes is larger than " + std::to_string(limit) +
+                                            " bytes");
       break;
     }
     parser.body_limit(limit);
@@ -320,43 +320,12 @@ void HttpServer::Impl::Accept(Acceptor* acc) {
       });
       return;
     }
-    auto owned = std::make_unique<typename Protocol::socket>(std::move(socket));
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      if (connections.size() >= size_t(opt.max_connections)) {
-        spdlog::warn("{} connections open; refusing another", connections.size());
-        beast::error_code ignored;
-        owned->close(ignored);
-        Accept<Acceptor, Protocol>(acc);
-        return;
-      }
-      connections.insert(owned->native_handle());
-      ++connection_threads;
-    }
-    int fd = owned->native_handle();
-    try {
-      std::thread([this, owned = std::move(owned)]() mutable {
-        std::string peer = PeerOf(*owned);
-        Serve<Protocol>(*owned, peer);
-        {
-          // Forgotten before it is closed, so Shutdown() never shuts down a reused descriptor.
-          std::lock_guard<std::mutex> lock(mu);
-          connections.erase(owned->native_handle());
-        }
-        owned.reset();  // while the io_context exists (Shutdown waits for this thread)
-        ReleaseThreadCryptoState();
-        std::lock_guard<std::mutex> lock(mu);
-        --connection_threads;
-        cv.notify_all();
-      }).detach();
-    } catch (const std::system_error& e) {
-      // No thread to be had (a process or thread limit): this connection is dropped (its socket
-      // closes with the lambda that owned it), the server keeps accepting.
-      spdlog::error("cannot start a thread for a connection: {}", e.what());
-      std::lock_guard<std::mutex> lock(mu);
-      connections.erase(fd);
-      --connection_threads;
-      cv.notify_all();
+    // The socket is closed on its thread while the io_context exists (Shutdown waits for it).
+    std::string why;
+    if (!connections->Start(
+            std::make_unique<typename Protocol::socket>(std::move(socket)),
+            [this](typename Protocol::socket& s) { Serve<Protocol>(s, PeerOf(s)); }, "", &why)) {
+      spdlog::warn("{}", why);
     }
     Accept<Acceptor, Protocol>(acc);
   });
@@ -372,6 +341,8 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(HttpServerOptions options,
                                                       HttpHandler handler) {
   auto impl = std::make_unique<Impl>();
   impl->opt = std::move(options);
+  impl->connections =
+      std::make_unique<ConnectionThreads>(size_t(std::max(1, impl->opt.max_connections)));
   impl->handler = std::move(handler);
   const std::string listen = impl->opt.listen;
   beast::error_code ec;
@@ -481,9 +452,8 @@ void HttpServer::Shutdown(std::chrono::milliseconds drain) {
   {
     // Idle keep-alive connections wake from their poll and end; a handler still running past
     // the drain finishes first (bounded by the plugins' limits).
-    std::unique_lock<std::mutex> lock(s.mu);
-    for (int fd : s.connections) ::shutdown(fd, SHUT_RDWR);
-    s.cv.wait(lock, [&] { return s.connection_threads == 0; });
+    s.connections->ShutdownAll();
+    s.connections->WaitIdle();
   }
   if (!s.unix_path.empty()) ::unlink(s.unix_path.c_str());
   s.stopped = true;

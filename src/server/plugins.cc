@@ -33,11 +33,6 @@ std::string LogValue(const std::string& v) {
   return plain ? v : Quote(v);
 }
 
-bool SameBundle(const manifest::Bundle& a, const manifest::Bundle& b) {
-  return a.module_source == b.module_source &&
-         Stringify(a.manifest.raw) == Stringify(b.manifest.raw);
-}
-
 }  // namespace
 
 bool IsSequentialHook(const std::string& hook) {
@@ -161,23 +156,6 @@ Status PluginRegistry::StartEntry(const std::string& id, Entry& e) {
   return Status::Ok();
 }
 
-Status PluginRegistry::Persist(const Entry& e) {
-  if (options_.embedded) return Status::Ok();
-  auto conn = db_.Acquire();
-  auto r = conn->Exec(
-      "INSERT INTO _ps_plugins (id, version, manifest, module, source, enabled, installed_at, "
-      "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET version = "
-      "excluded.version, manifest = excluded.manifest, module = excluded.module, source = "
-      "excluded.source, enabled = excluded.enabled, updated_at = excluded.updated_at",
-      {e.bundle.manifest.id, e.bundle.manifest.version, Stringify(e.bundle.manifest.raw),
-       e.bundle.module_source, e.source, int64_t(e.enabled ? 1 : 0), e.installed_at, e.updated_at});
-  if (!r.ok()) {
-    return Status(r.status().code(),
-                  "cannot record plugin " + e.bundle.manifest.id + ": " + r.status().message());
-  }
-  return Status::Ok();
-}
-
 void PluginRegistry::FireLifecycle(const std::string& id, const std::string& hook,
                                    const json::value& event) {
   if (options_.embedded) return;
@@ -195,163 +173,6 @@ void PluginRegistry::FireLifecycle(const std::string& id, const std::string& hoo
     spdlog::warn("plugin {}: {} failed ({}): {}", id, hook, ErrorCodeName(r.status().error_code()),
                  r.status().message());
   }
-}
-
-Status PluginRegistry::DeleteData(const std::string& id) {
-  auto conn = db_.Acquire();
-  auto idx = conn->Query("SELECT index_name FROM _plugin_indexes WHERE plugin_id = ?", {id});
-  if (!idx.ok()) return idx.status();
-  return conn->Transaction([&]() -> Status {
-    for (const auto& row : idx->rows) {
-      const std::string* name = std::get_if<std::string>(&row[0]);
-      if (!name) continue;
-      std::string quoted;
-      for (char c : *name) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
-      PS_TRY(conn->ExecScript("DROP INDEX IF EXISTS \"" + quoted + "\""));
-    }
-    PS_ASSIGN(int64_t a, conn->Exec("DELETE FROM _plugin_indexes WHERE plugin_id = ?", {id}));
-    PS_ASSIGN(int64_t b, conn->Exec("DELETE FROM _plugin_storage WHERE plugin_id = ?", {id}));
-    spdlog::info("plugin {}: deleted its data ({} KV/storage rows, {} indexes)", id, b, a);
-    return Status::Ok();
-  });
-}
-
-const char* const PluginRegistry::kStoredColumns =
-    "id, manifest, module, source, enabled, installed_at, updated_at";
-
-std::optional<PluginRegistry::Entry> PluginRegistry::EntryFromRow(
-    const std::vector<store::Value>& row) {
-  auto text = [&](int i) {
-    const std::string* s = std::get_if<std::string>(&row[i]);
-    return s ? *s : std::string();
-  };
-  std::string id = text(0);
-  auto m = manifest::ParseManifestText(text(1), "installed plugin " + id + " (database)");
-  if (!m.ok()) {
-    spdlog::error("installed plugin {} cannot be loaded: {}", id, m.status().message());
-    return std::nullopt;
-  }
-  Entry e;
-  e.bundle.manifest = std::move(m).value();
-  e.bundle.module_source = text(2);
-  e.source = text(3);
-  e.bundle.module_path = e.source;
-  e.bundle.manifest_path = e.source;
-  const int64_t* en = std::get_if<int64_t>(&row[4]);
-  e.enabled = !en || *en != 0;
-  e.installed_at = text(5);
-  e.updated_at = text(6);
-  return e;
-}
-
-void PluginRegistry::Sync() {
-  if (options_.embedded) return;  // nothing of ours is in _ps_plugins
-  std::lock_guard<std::mutex> life(lifecycle_mu_);
-  // Connections are held for one query at a time, never across a plugin's start (which takes one
-  // of its own to register the plugin's indexes).
-  auto rows = db_.Acquire()->Query("SELECT id, version, enabled, updated_at FROM _ps_plugins");
-  if (!rows.ok()) {
-    if (!sync_failing_) {
-      spdlog::warn("cannot read the installed plugins (retrying): {}", rows.status().message());
-    }
-    sync_failing_ = true;
-    return;
-  }
-  if (sync_failing_) spdlog::info("installed plugins readable again");
-  sync_failing_ = false;
-
-  std::vector<std::string> changed, removed;
-  {
-    std::set<std::string> listed;
-    std::shared_lock<std::shared_mutex> lock(mu_);
-    for (const auto& row : rows->rows) {
-      const std::string* id = std::get_if<std::string>(&row[0]);
-      const std::string* version = std::get_if<std::string>(&row[1]);
-      const int64_t* enabled = std::get_if<int64_t>(&row[2]);
-      const std::string* updated = std::get_if<std::string>(&row[3]);
-      if (!id || !version || !updated) continue;
-      listed.insert(*id);
-      auto it = entries_.find(*id);
-      if (it == entries_.end() || it->second.bundle.manifest.version != *version ||
-          it->second.enabled != (!enabled || *enabled != 0) || it->second.updated_at != *updated) {
-        changed.push_back(*id);
-      }
-    }
-    for (const auto& [id, e] : entries_)
-      if (!listed.count(id)) removed.push_back(id);
-  }
-
-  for (const auto& id : removed) {
-    std::optional<runner::PluginHandle> handle;
-    {
-      std::unique_lock<std::shared_mutex> lock(mu_);
-      auto it = entries_.find(id);
-      if (it == entries_.end()) continue;
-      handle = it->second.handle;
-      entries_.erase(it);
-    }
-    if (handle) (void)runner_.Terminate(*handle);
-    spdlog::info("plugin {} uninstalled by another host", id);
-  }
-
-  for (const auto& id : changed) {
-    auto row = db_.Acquire()->Query(
-        std::string("SELECT ") + kStoredColumns + " FROM _ps_plugins WHERE id = ?", {id});
-    if (!row.ok() || row->empty()) continue;  // removed meanwhile: the next round sees it
-    auto e = EntryFromRow(row->rows[0]);
-    if (!e) continue;
-    std::optional<Entry> existing;
-    {
-      std::shared_lock<std::shared_mutex> lock(mu_);
-      if (auto it = entries_.find(id); it != entries_.end()) existing = it->second;
-    }
-    std::optional<runner::PluginHandle> stop;
-    if (!e->enabled) {
-      if (existing && existing->handle) stop = existing->handle;
-    } else if (existing && existing->handle && SameBundle(existing->bundle, e->bundle)) {
-      e->handle = existing->handle;  // only metadata changed: keep the running process
-      e->hooks = existing->hooks;
-      e->skipped_hooks = existing->skipped_hooks;
-      e->routes = existing->routes;
-    } else {
-      (void)StartEntry(id, *e);  // replaces a running older version; a failure is recorded
-    }
-    {
-      std::unique_lock<std::shared_mutex> lock(mu_);
-      entries_[id] = *e;
-    }
-    if (stop) (void)runner_.Terminate(*stop);
-    spdlog::info("plugin {} {} {} by another host", id, e->bundle.manifest.version,
-                 !existing            ? "installed"
-                 : !e->enabled        ? "disabled"
-                 : !existing->enabled ? "enabled"
-                                      : "updated");
-  }
-}
-
-void PluginRegistry::StartWatching(std::chrono::milliseconds period) {
-  StopWatching();
-  {
-    std::lock_guard<std::mutex> l(watch_mu_);
-    stop_watching_ = false;
-  }
-  watcher_ = std::thread([this, period] {
-    std::unique_lock<std::mutex> l(watch_mu_);
-    while (!watch_cv_.wait_for(l, period, [this] { return stop_watching_; })) {
-      l.unlock();
-      Sync();
-      l.lock();
-    }
-  });
-}
-
-void PluginRegistry::StopWatching() {
-  {
-    std::lock_guard<std::mutex> l(watch_mu_);
-    stop_watching_ = true;
-  }
-  watch_cv_.notify_all();
-  if (watcher_.joinable()) watcher_.join();
 }
 
 PluginRegistry::~PluginRegistry() { StopWatching(); }
@@ -407,8 +228,8 @@ void PluginRegistry::Start(const std::vector<std::pair<manifest::Bundle, std::st
     std::string id = e.bundle.manifest.id;
     bool updated = false;
     if (auto it = given.find(id); it != given.end()) {
-      if (!SameBundle(it->second.first, e.bundle) || e.source != it->second.second) {
-        updated = !SameBundle(it->second.first, e.bundle);
+      if (!manifest::SameBundle(it->second.first, e.bundle) || e.source != it->second.second) {
+        updated = !manifest::SameBundle(it->second.first, e.bundle);
         e.bundle = it->second.first;
         e.source = it->second.second;
         e.updated_at = NowIso();
@@ -484,8 +305,7 @@ Status PluginRegistry::Uninstall(const std::string& id, bool keep_data) {
   {
     std::shared_lock<std::shared_mutex> lock(mu_);
     auto it = entries_.find(id);
-    if (it == entries_.end())
-      return Status(ErrorCode::kNotFound, "Plugin not installed: " + id);
+    if (it == entries_.end()) return Status(ErrorCode::kNotFound, "Plugin not installed: " + id);
     handle = it->second.handle;
   }
   if (handle) {
@@ -508,7 +328,7 @@ Status PluginRegistry::Uninstall(const std::string& id, bool keep_data) {
   }
   if (handle) (void)runner_.Terminate(*handle);
   if (!keep_data) {
-    if (Status st = DeleteData(id); !st.ok()) {
+    if (Status st = runner_.bridge().DeletePluginData(id); !st.ok()) {
       spdlog::error("plugin {} uninstalled, but its data could not be deleted: {}", id,
                     st.message());
     }
@@ -523,8 +343,7 @@ Status PluginRegistry::Disable(const std::string& id) {
   {
     std::shared_lock<std::shared_mutex> lock(mu_);
     auto it = entries_.find(id);
-    if (it == entries_.end())
-      return Status(ErrorCode::kNotFound, "Plugin not installed: " + id);
+    if (it == entries_.end()) return Status(ErrorCode::kNotFound, "Plugin not installed: " + id);
     e = it->second;
   }
   if (!e.enabled) return Status::Ok();
@@ -549,13 +368,12 @@ Status PluginRegistry::Enable(const std::string& id) {
   {
     std::shared_lock<std::shared_mutex> lock(mu_);
     auto it = entries_.find(id);
-    if (it == entries_.end())
-      return Status(ErrorCode::kNotFound, "Plugin not installed: " + id);
+    if (it == entries_.end()) return Status(ErrorCode::kNotFound, "Plugin not installed: " + id);
     e = it->second;
   }
   if (e.enabled && e.handle) {
     auto info = runner_.Info(id);
-    if (info && info->state == runner::PluginState::kQuarantined) {
+    if (info && info->state == workerd::ProcessState::kQuarantined) {
       PS_TRY(runner_.Enable(id));
       spdlog::info("plugin {} enabled again after quarantine", id);
     }
@@ -605,7 +423,7 @@ PluginView PluginRegistry::View(const std::string& id, const Entry& e) const {
     if (!v.info || v.info->handle.epoch != e.handle->epoch) {
       v.state = "starting";
     } else {
-      v.state = runner::PluginStateName(v.info->state);
+      v.state = runner::StateName(*v.info);
     }
   }
   return v;
@@ -652,13 +470,12 @@ std::optional<runner::PluginHandle> PluginRegistry::HandleOf(
   }
   if (!it->second.enabled) {
     *why = Status(ErrorCode::kPluginUnavailable,
-                   "Plugin sandbox unavailable for " + id + ": the plugin is disabled");
+                  "Plugin sandbox unavailable for " + id + ": the plugin is disabled");
     return std::nullopt;
   }
   if (!it->second.handle) {
-    *why = Status(
-        ErrorCode::kPluginUnavailable,
-        "Plugin sandbox unavailable for " + id + ": it failed to start: " + it->second.error);
+    *why = Status(ErrorCode::kPluginUnavailable, "Plugin sandbox unavailable for " + id +
+                                                     ": it failed to start: " + it->second.error);
     return std::nullopt;
   }
   return it->second.handle;
@@ -716,7 +533,8 @@ Result<json::value> PluginRegistry::Invoke(
                  seconds * 1000);
   } else {
     spdlog::warn("invocation plugin={} {}={} ms={:.1f} outcome=error code={} message={}", id, kind,
-                 LogValue(name), seconds * 1000, ErrorCodeName(code), LogValue(r.status().message()));
+                 LogValue(name), seconds * 1000, ErrorCodeName(code),
+                 LogValue(r.status().message()));
   }
   return r;
 }

@@ -152,7 +152,6 @@ class PluginRegistry {
   void Describe(const std::string& id, Entry& e);
   Status Persist(const Entry& e);
   void FireLifecycle(const std::string& id, const std::string& hook, const json::value& event);
-  Status DeleteData(const std::string& id);
   PluginView View(const std::string& id, const Entry& e) const;
   // The plugin's current handle, or why there is none. With `hook`, also the timeout the plugin
   // registered for it (unset when it registered none).

@@ -52,8 +52,8 @@ class CapabilityTest : public BridgeTest {
     MakeCollection({"posts", "Posts", {{"title", "string"}}, {}});
   }
   void Customize(bridge::BridgeOptions& o) override {
-    o.http = [this](const bridge::FetchRequest& req) -> Result<json::value> {
-      fetched_.push_back({req.grant, req.params});
+    o.http = [this](const http::FetchRequest& req) -> Result<json::value> {
+      fetched_.push_back({req.plugin_id, req.allowed_hosts, req.params});
       return J(R"({"status":200,"statusText":"OK","headers":{},"bodyBase64":""})");
     };
   }
@@ -62,7 +62,12 @@ class CapabilityTest : public BridgeTest {
     return Plugin(R"({"id":)" + Quote(id) + R"(,"version":"1.0.0","capabilities":)" + caps_json +
                   extra + "}");
   }
-  std::vector<std::pair<bridge::Grant, json::object>> fetched_;
+  struct Fetched {
+    std::string plugin_id;
+    std::vector<std::string> allowed_hosts;
+    json::object params;
+  };
+  std::vector<Fetched> fetched_;
 };
 
 TEST_F(CapabilityTest, EveryGuardedMethodDeniesWithCurrentName) {
@@ -172,7 +177,7 @@ TEST_F(CapabilityTest, UnrestrictedNetworkSatisfiesNetworkRequest) {
   auto r = Call(any, "http/fetch", R"({"url":"https://example.com/"})");
   ASSERT_TRUE(r.ok()) << r.status().message();
   ASSERT_EQ(fetched_.size(), 1u);
-  EXPECT_EQ(fetched_[0].first.plugin_id, "any");
+  EXPECT_EQ(fetched_[0].plugin_id, "any");
   EXPECT_JSON(*r->value, R"({"status":200,"statusText":"OK","headers":{},"bodyBase64":""})");
 }
 
@@ -188,7 +193,7 @@ TEST_F(CapabilityTest, RestrictedNetworkRequestIsGranted) {
   EXPECT_EQ(restricted.capabilities, (std::vector<std::string>{"network:request"}));
   EXPECT_TRUE(Call(restricted, "http/fetch", R"({"url":"https://example.com/"})").ok());
   ASSERT_EQ(fetched_.size(), 1u);
-  EXPECT_EQ(fetched_[0].first.allowed_hosts, (std::vector<std::string>{"example.com"}));
+  EXPECT_EQ(fetched_[0].allowed_hosts, (std::vector<std::string>{"example.com"}));
 }
 
 TEST_F(CapabilityTest, NetworkDenialNamesNetworkRequest) {

@@ -55,7 +55,8 @@ inline std::shared_ptr<const http::Fetcher> MakeFetcher(http::FetcherOptions o =
 inline Result<json::value> DoFetch(const http::Fetcher& f, const bridge::Grant& g,
                                    const json::object& params,
                                    std::chrono::milliseconds budget = std::chrono::seconds(20)) {
-  return f.Fetch(bridge::FetchRequest{g, params, std::chrono::steady_clock::now() + budget});
+  return f.Fetch(http::FetchRequest{g.plugin_id, g.capabilities, g.allowed_hosts, params,
+                                    std::chrono::steady_clock::now() + budget});
 }
 
 // The result of a fetch that must succeed (null on failure, with the message reported).

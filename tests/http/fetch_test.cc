@@ -343,8 +343,10 @@ TEST_F(FetchTest, ServerThatNeverAnswersTimesOutByTheDeadline) {
 TEST_F(FetchTest, DeadlineAlreadyPassed) {
   TestServer server;
   auto f = MakeFetcher(AllowServer(server));
-  auto r = f->Fetch(bridge::FetchRequest{RestrictedGrant({"127.0.0.1"}), Params(server.Url()),
-                                         std::chrono::steady_clock::now() - milliseconds(1)});
+  bridge::Grant g = RestrictedGrant({"127.0.0.1"});
+  json::object params = Params(server.Url());
+  auto r = f->Fetch(http::FetchRequest{g.plugin_id, g.capabilities, g.allowed_hosts, params,
+                                       std::chrono::steady_clock::now() - milliseconds(1)});
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("timed out"), std::string::npos);
   EXPECT_EQ(server.request_count(), 0u);

@@ -84,7 +84,7 @@ TEST_F(RunnerTest, SpinningNeighbourDoesNotStallOthers) {
     EXPECT_EQ(r.status().error_code(), ErrorCode::kCpuLimitExceeded);
     ASSERT_TRUE(runner_->Info("spin2").has_value());
     ASSERT_TRUE(
-        Eventually([&] { return runner_->Info("spin2")->state == runner::PluginState::kReady; },
+        Eventually([&] { return runner_->Info("spin2")->state == workerd::ProcessState::kReady; },
                    std::chrono::seconds(15)));
   }
   caller.Stop();
@@ -114,7 +114,7 @@ TEST_P(NeighbourTest, NeighbourKeepsAnsweringAndTheCulpritRecovers) {
   Caller caller(*runner_, neighbour);
   for (int i = 0; i < 2; ++i) {
     ASSERT_TRUE(
-        Eventually([&] { return runner_->Info("culprit")->state == runner::PluginState::kReady; },
+        Eventually([&] { return runner_->Info("culprit")->state == workerd::ProcessState::kReady; },
                    std::chrono::seconds(15)));
     auto r = runner_->InvokeRoute(culprit, "bad", nullptr, json::object());
     ASSERT_FALSE(r.ok());
@@ -125,7 +125,7 @@ TEST_P(NeighbourTest, NeighbourKeepsAnsweringAndTheCulpritRecovers) {
   caller.Stop();
   EXPECT_EQ(caller.failed(), 0) << caller.last_error();
   ASSERT_TRUE(
-      Eventually([&] { return runner_->Info("culprit")->state == runner::PluginState::kReady; },
+      Eventually([&] { return runner_->Info("culprit")->state == workerd::ProcessState::kReady; },
                  std::chrono::seconds(15)));
   EXPECT_EQ(Stringify(Route(culprit, "ok")), R"("ok")");
 }
@@ -133,7 +133,9 @@ TEST_P(NeighbourTest, NeighbourKeepsAnsweringAndTheCulpritRecovers) {
 INSTANTIATE_TEST_SUITE_P(
     Misbehaviours, NeighbourTest,
     ::testing::Values(
-        Misbehaviour{"spin", "() => { for (;;) {} }", {ErrorCode::kCpuLimitExceeded, ErrorCode::kCpuLimitExceeded}},
+        Misbehaviour{"spin",
+                     "() => { for (;;) {} }",
+                     {ErrorCode::kCpuLimitExceeded, ErrorCode::kCpuLimitExceeded}},
         Misbehaviour{"heap",
                      "() => { const a = []; for (;;) a.push({ s: 'x'.repeat(64) + a.length }); }",
                      {ErrorCode::kMemoryLimitExceeded, ErrorCode::kCpuLimitExceeded}},
@@ -161,7 +163,7 @@ export default { routes: { wait: () => new Promise((r) => setTimeout(() => r("la
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().error_code(), ErrorCode::kPluginCrashed) << r.status().message();
   ASSERT_TRUE(
-      Eventually([&] { return runner_->Info("victim")->state == runner::PluginState::kReady; },
+      Eventually([&] { return runner_->Info("victim")->state == workerd::ProcessState::kReady; },
                  std::chrono::seconds(10)));
   EXPECT_NE(runner_->Info("victim")->pid, pid);
   EXPECT_EQ(Stringify(Route(h, "ok")), R"("ok")");
@@ -185,18 +187,18 @@ export default { routes: { bomb: () => { const a = []; for (;;) a.push(new Array
     ASSERT_TRUE(Eventually(
         [&] {
           auto info = runner_->Info("crashy");
-          return info->state == runner::PluginState::kQuarantined ||
-                 (info->state == runner::PluginState::kReady && info->pid != last);
+          return info->state == workerd::ProcessState::kQuarantined ||
+                 (info->state == workerd::ProcessState::kReady && info->pid != last);
         },
         std::chrono::seconds(15)));
     auto info = runner_->Info("crashy");
-    if (info->state == runner::PluginState::kQuarantined) break;
+    if (info->state == workerd::ProcessState::kQuarantined) break;
     last = info->pid;
     auto r = runner_->InvokeRoute(h, "bomb", nullptr, json::object());
     EXPECT_FALSE(r.ok());
   }
   ASSERT_TRUE(Eventually(
-      [&] { return runner_->Info("crashy")->state == runner::PluginState::kQuarantined; },
+      [&] { return runner_->Info("crashy")->state == workerd::ProcessState::kQuarantined; },
       std::chrono::seconds(10)));
   auto refused = runner_->InvokeRoute(h, "ok", nullptr, json::object());
   ASSERT_FALSE(refused.ok());
@@ -209,7 +211,7 @@ export default { routes: { bomb: () => { const a = []; for (;;) a.push(new Array
   // Enabling brings it back.
   ASSERT_TRUE(runner_->Enable("crashy").ok());
   ASSERT_TRUE(
-      Eventually([&] { return runner_->Info("crashy")->state == runner::PluginState::kReady; },
+      Eventually([&] { return runner_->Info("crashy")->state == workerd::ProcessState::kReady; },
                  std::chrono::seconds(10)));
   EXPECT_EQ(Stringify(Route(h, "ok")), R"("ok")");
   EXPECT_TRUE(runner_->IsHealthy());

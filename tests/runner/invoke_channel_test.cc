@@ -42,8 +42,8 @@ TEST_P(InvokeBothWaysTest, AnswersAreTheSameWithAndWithoutTheChannel) {
 
   ExpectFailure(runner_->InvokeRoute(h, "boom", nullptr, json::object()), ErrorCode::kPluginError,
                 "it broke");
-  ExpectFailure(runner_->InvokeRoute(h, "no-such-route", nullptr, json::object()), ErrorCode::kNotFound,
-                "Route not found: no-such-route");
+  ExpectFailure(runner_->InvokeRoute(h, "no-such-route", nullptr, json::object()),
+                ErrorCode::kNotFound, "Route not found: no-such-route");
 
   // Inputs on both sides of the channel's 512 KiB message cap (the larger goes by request).
   for (size_t n : {size_t(500) << 10, size_t(600) << 10}) {
@@ -113,7 +113,7 @@ export default { routes: {
   ASSERT_TRUE(Eventually([&] { return runner_->Info("leftover")->limit_kills == 1; },
                          std::chrono::seconds(10)));
   ASSERT_TRUE(
-      Eventually([&] { return runner_->Info("leftover")->state == runner::PluginState::kReady; },
+      Eventually([&] { return runner_->Info("leftover")->state == workerd::ProcessState::kReady; },
                  std::chrono::seconds(10)));
   EXPECT_EQ(Stringify(Route(h, "ok")), R"("fine")");
 }

@@ -29,9 +29,10 @@ std::string EchoManifest(const std::string& id) {
   return m;
 }
 
-runner::PluginState StateOf(runner::Runner& r, const std::string& id) {
+// The state's name ("ready", "idle-stopped", …); "unloaded" when the plugin is not loaded.
+std::string StateOf(runner::Runner& r, const std::string& id) {
   auto info = r.Info(id);
-  return info ? info->state : runner::PluginState::kStopped;
+  return info ? runner::StateName(*info) : "unloaded";
 }
 
 class ResidencyTest : public RunnerTest {
@@ -51,8 +52,7 @@ TEST_F(ResidencyTest, AnIdlePluginIsStoppedAndItsNextCallStartsItAgain) {
   pid_t first = info->pid;
   EXPECT_EQ(info->starts, 1u);
 
-  ASSERT_TRUE(Eventually(
-      [&] { return StateOf(*runner_, "idler") == runner::PluginState::kIdleStopped; }, 20s));
+  ASSERT_TRUE(Eventually([&] { return StateOf(*runner_, "idler") == "idle-stopped"; }, 20s));
   info = runner_->Info("idler");
   EXPECT_EQ(info->pid, 0);
   EXPECT_EQ(info->idle_stops, 1u);
@@ -63,7 +63,7 @@ TEST_F(ResidencyTest, AnIdlePluginIsStoppedAndItsNextCallStartsItAgain) {
   // The next call starts it; what it stored is still there.
   EXPECT_EQ(Stringify(Route(h, "get")), R"({"value":"kept"})");
   info = runner_->Info("idler");
-  EXPECT_EQ(info->state, runner::PluginState::kReady);
+  EXPECT_EQ(info->state, workerd::ProcessState::kReady);
   EXPECT_NE(info->pid, 0);
   EXPECT_NE(info->pid, first);
   EXPECT_EQ(info->starts, 2u);
@@ -75,19 +75,17 @@ TEST_F(ResidencyTest, AnAlwaysOnPluginIsNeverStoppedForIdleness) {
   Route(cold, "echo", "0");                             // started on demand
   pid_t warm_pid = runner_->Info("warm")->pid;
   ASSERT_NE(warm_pid, 0);
-  ASSERT_TRUE(Eventually(
-      [&] { return StateOf(*runner_, "cold") == runner::PluginState::kIdleStopped; }, 20s));
+  ASSERT_TRUE(Eventually([&] { return StateOf(*runner_, "cold") == "idle-stopped"; }, 20s));
   auto info = runner_->Info("warm");
   EXPECT_TRUE(info->always_on);
-  EXPECT_EQ(info->state, runner::PluginState::kReady);
+  EXPECT_EQ(info->state, workerd::ProcessState::kReady);
   EXPECT_EQ(info->pid, warm_pid);  // idle as long as cold, still running
   EXPECT_EQ(info->idle_stops, 0u);
 }
 
 TEST_F(ResidencyTest, ConcurrentCallsToAStoppedPluginShareOneStart) {
   auto h = Load(EchoManifest("shared-start"), kEchoSource);
-  ASSERT_TRUE(Eventually(
-      [&] { return StateOf(*runner_, "shared-start") == runner::PluginState::kIdleStopped; }, 20s));
+  ASSERT_TRUE(Eventually([&] { return StateOf(*runner_, "shared-start") == "idle-stopped"; }, 20s));
   constexpr int kCallers = 8;
   std::atomic<int> ok{0};
   std::vector<std::thread> callers;
@@ -109,7 +107,7 @@ TEST_F(ResidencyTest, AModuleTheCacheKnowsLoadsWithoutStartingAndStartsOnItsFirs
   auto h = Load(EchoManifest("cached"), kEchoSource);
   auto info = runner_->Info("cached");
   ASSERT_TRUE(info.has_value());
-  EXPECT_EQ(info->state, runner::PluginState::kStopped);
+  EXPECT_EQ(runner::StateName(*info), "stopped");
   EXPECT_EQ(info->pid, 0);
   EXPECT_EQ(info->starts, 0u);
   // What the module declares is known without a process.
@@ -118,7 +116,7 @@ TEST_F(ResidencyTest, AModuleTheCacheKnowsLoadsWithoutStartingAndStartsOnItsFirs
 
   EXPECT_EQ(Stringify(Route(h, "echo", "42")), R"({"echo":42})");
   info = runner_->Info("cached");
-  EXPECT_EQ(info->state, runner::PluginState::kReady);
+  EXPECT_EQ(info->state, workerd::ProcessState::kReady);
   EXPECT_EQ(info->starts, 1u);
 }
 
@@ -127,7 +125,7 @@ TEST_F(ResidencyTest, AChangedModuleIsStartedAgainAtLoad) {
   ASSERT_TRUE(runner_->Terminate(first).ok());
   auto h = Load(EchoManifest("changed"), std::string(kEchoSource) + "\n// changed\n");
   auto info = runner_->Info("changed");
-  EXPECT_EQ(info->state, runner::PluginState::kReady);
+  EXPECT_EQ(info->state, workerd::ProcessState::kReady);
   EXPECT_NE(info->pid, 0);
   EXPECT_EQ(info->starts, 1u);
   EXPECT_EQ(Stringify(Route(h, "echo", "1")), R"({"echo":1})");
@@ -138,7 +136,7 @@ TEST_F(ResidencyTest, AnAlwaysOnPluginIsStartedAtLoadEvenWhenTheCacheKnowsIt) {
   ASSERT_TRUE(runner_->Terminate(first).ok());
   Load(EchoManifest("warm"), kEchoSource);
   auto info = runner_->Info("warm");
-  EXPECT_EQ(info->state, runner::PluginState::kReady);
+  EXPECT_EQ(info->state, workerd::ProcessState::kReady);
   EXPECT_NE(info->pid, 0);
 }
 
@@ -152,7 +150,7 @@ TEST_F(ResidencyTest, ModulesValidatedTogetherLoadWithoutStarting) {
     auto h = runner_->Load(*bundle);
     ASSERT_TRUE(h.ok()) << h.status().message();
     auto info = runner_->Info(h->id);
-    EXPECT_EQ(info->state, runner::PluginState::kStopped) << h->id;
+    EXPECT_EQ(runner::StateName(*info), "stopped") << h->id;
     EXPECT_EQ(info->starts, 0u) << h->id;
     EXPECT_TRUE(info->described.at("routes").get_object().contains("echo"));
     EXPECT_EQ(Stringify(Route(*h, "echo", "5")), R"({"echo":5})");
@@ -168,7 +166,7 @@ export default { routes: { echo: async () => 1 } };
   EXPECT_EQ(runner_->Validate({&good, &bad}), 0u);
   auto h = runner_->Load(good);
   ASSERT_TRUE(h.ok()) << h.status().message();
-  EXPECT_EQ(runner_->Info("batch-good")->state, runner::PluginState::kReady);  // validated alone
+  EXPECT_EQ(runner_->Info("batch-good")->state, workerd::ProcessState::kReady);  // validated alone
   auto broken = runner_->Load(bad);
   ASSERT_FALSE(broken.ok());
   EXPECT_EQ(broken.status().error_code(), ErrorCode::kPluginCrashed);
@@ -223,10 +221,9 @@ TEST_F(BudgetTest, TheLeastRecentlyUsedIdlePluginIsStoppedFirst) {
   ASSERT_GT(a_pss, 1 << 20);
   // Over budget by half of a's share: stopping a is enough.
   runner_->SetMemoryBudget((total - a_pss / 2) >> 20);
-  ASSERT_TRUE(
-      Eventually([&] { return StateOf(*runner_, "a") == runner::PluginState::kIdleStopped; }, 20s));
-  EXPECT_EQ(StateOf(*runner_, "b"), runner::PluginState::kReady);
-  EXPECT_EQ(StateOf(*runner_, "c"), runner::PluginState::kReady);
+  ASSERT_TRUE(Eventually([&] { return StateOf(*runner_, "a") == "idle-stopped"; }, 20s));
+  EXPECT_EQ(StateOf(*runner_, "b"), "ready");
+  EXPECT_EQ(StateOf(*runner_, "c"), "ready");
   EXPECT_EQ(runner_->Info("a")->budget_stops, 1u);
   runner_->SetMemoryBudget(0);
   // Stopped for memory, it answers its next call as any stopped plugin does.
@@ -252,17 +249,15 @@ export default { routes: {
   ASSERT_TRUE(Eventually([&] { return runner_->Info("busy")->invocations == 1; }, 10s));
   Route(idle, "echo", "0");     // busy is now the least recently used
   runner_->SetMemoryBudget(1);  // nothing fits: every idle plugin goes
-  ASSERT_TRUE(Eventually(
-      [&] { return StateOf(*runner_, "idle") == runner::PluginState::kIdleStopped; }, 20s));
-  EXPECT_EQ(StateOf(*runner_, "busy"), runner::PluginState::kReady);
+  ASSERT_TRUE(Eventually([&] { return StateOf(*runner_, "idle") == "idle-stopped"; }, 20s));
+  EXPECT_EQ(StateOf(*runner_, "busy"), "ready");
   EXPECT_EQ(runner_->Info("busy")->budget_stops, 0u);
   EXPECT_EQ(Stringify(Route(busy, "go")), "true");
   call.join();
   ASSERT_TRUE(waited.ok()) << waited.status().message();
   EXPECT_EQ(Stringify(*waited), R"("done")");
   // Idle now, it goes too.
-  ASSERT_TRUE(Eventually(
-      [&] { return StateOf(*runner_, "busy") == runner::PluginState::kIdleStopped; }, 20s));
+  ASSERT_TRUE(Eventually([&] { return StateOf(*runner_, "busy") == "idle-stopped"; }, 20s));
 }
 
 // A start on demand that fails: its callers learn why, no restart follows on its own, and a
@@ -285,8 +280,7 @@ class StartFailureTest : public RunnerTest {
 
 TEST_F(StartFailureTest, TheCallerGetsTheReasonAndRepeatedFailuresQuarantine) {
   auto h = Load(EchoManifest("flaky"), kEchoSource);
-  ASSERT_TRUE(Eventually(
-      [&] { return StateOf(*runner_, "flaky") == runner::PluginState::kIdleStopped; }, 20s));
+  ASSERT_TRUE(Eventually([&] { return StateOf(*runner_, "flaky") == "idle-stopped"; }, 20s));
   WriteFile(flag(), "");
   for (int i = 0; i < 3; ++i) {
     auto r = runner_->InvokeRoute(h, "echo", json::value(i), json::object());
@@ -296,10 +290,10 @@ TEST_F(StartFailureTest, TheCallerGetsTheReasonAndRepeatedFailuresQuarantine) {
     auto state = StateOf(*runner_, "flaky");
     if (i < 2) {
       // Stopped, not restarting on its own: the next call tries again. Not healthy meanwhile.
-      EXPECT_EQ(state, runner::PluginState::kStartFailed) << i;
+      EXPECT_EQ(state, "start-failed") << i;
       EXPECT_FALSE(runner_->IsHealthy());
     } else {
-      EXPECT_EQ(state, runner::PluginState::kQuarantined);
+      EXPECT_EQ(state, "quarantined");
     }
   }
   ExpectFailure(runner_->InvokeRoute(h, "echo", json::value(9), json::object()),
@@ -311,7 +305,7 @@ TEST_F(StartFailureTest, TheCallerGetsTheReasonAndRepeatedFailuresQuarantine) {
   std::filesystem::remove(flag());
   ASSERT_TRUE(runner_->Enable("flaky").ok());
   EXPECT_EQ(Stringify(Route(h, "echo", "7")), R"({"echo":7})");
-  EXPECT_EQ(StateOf(*runner_, "flaky"), runner::PluginState::kReady);
+  EXPECT_EQ(StateOf(*runner_, "flaky"), "ready");
   EXPECT_TRUE(runner_->IsHealthy());
 }
 

@@ -41,7 +41,7 @@ TEST_F(RunnerTest, ReadinessReportsTheModulesHooksAndRoutes) {
   auto h = Load(kKvManifest, kKvSource);
   auto info = runner_->Info(h.id);
   ASSERT_TRUE(info.has_value());
-  EXPECT_EQ(info->state, runner::PluginState::kReady);
+  EXPECT_EQ(info->state, workerd::ProcessState::kReady);
   EXPECT_TRUE(info->described.at("hooks").get_object().contains("content:afterSave"));
   EXPECT_TRUE(info->described.at("routes").get_object().contains("count"));
 }
@@ -119,7 +119,7 @@ export default { routes: { spin: async () => { while (true) {} }, ok: async () =
   EXPECT_EQ(Stringify(Route(other, "get", R"({"key":"x"})")), R"({"value":null})");
   // The spinner comes back after its restart.
   ASSERT_TRUE(
-      Eventually([&] { return runner_->Info("spinner")->state == runner::PluginState::kReady; },
+      Eventually([&] { return runner_->Info("spinner")->state == workerd::ProcessState::kReady; },
                  std::chrono::seconds(10)));
   EXPECT_EQ(Stringify(Route(spin, "ok")), R"("fine")");
 }

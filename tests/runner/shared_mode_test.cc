@@ -53,7 +53,7 @@ TEST_F(SharedModeTest, ASpinningPluginTakesTheSharedProcessDownWithIt) {
   ASSERT_TRUE(Eventually(
       [&] {
         auto i = runner_->Info("beta");
-        return i->state == runner::PluginState::kReady && i->pid != before && i->pid != 0;
+        return i->state == workerd::ProcessState::kReady && i->pid != before && i->pid != 0;
       },
       std::chrono::seconds(10)));
   EXPECT_EQ(Stringify(Route(b, "get")), "null");

@@ -82,6 +82,36 @@ TEST(ServeConfigTest, BadValuesNameTheirSourceAndOption) {
   EXPECT_TRUE(server::ResolveServeConfig({}, Env({}))->invoke_channel);
 }
 
+// docs/operating.md's options table names every option (a row may name several), and nothing
+// else; the flags and --help come from the same table.
+TEST(ServeConfigTest, DocsListEveryOption) {
+  auto rows = testing::DocTable("docs/operating.md", "## Configuration", 1);
+  ASSERT_FALSE(rows.empty()) << "docs/operating.md's options table";
+  std::set<std::string> documented;
+  for (const auto& r : rows) {
+    ASSERT_FALSE(r.empty());
+    std::string cell = r[0];
+    for (size_t pos = 0; pos < cell.size();) {  // `a`, `b`: each name in backticks
+      size_t open = cell.find('`', pos);
+      if (open == std::string::npos) {
+        if (pos == 0) documented.insert(cell);  // one name, its backticks already removed
+        break;
+      }
+      size_t close = cell.find('`', open + 1);
+      if (close == std::string::npos) break;
+      documented.insert(cell.substr(open + 1, close - open - 1));
+      pos = close + 1;
+    }
+  }
+  std::set<std::string> declared;
+  for (const auto& o : server::ServeOptions()) {
+    declared.insert(o.name);
+  }
+  // `config` and `embedded` are described where they belong (the three sources; docs/channel.md).
+  for (const char* elsewhere : {"config", "embedded"}) declared.erase(elsewhere);
+  EXPECT_EQ(documented, declared);
+}
+
 TEST(ServeConfigTest, ResidencyOptions) {
   auto d = server::ResolveServeConfig({}, Env({}));
   ASSERT_TRUE(d.ok());

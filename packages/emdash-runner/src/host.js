@@ -13,6 +13,13 @@ import { openChannel } from "./channel.js";
 
 const require = createRequire(import.meta.url);
 
+/**
+ * Each EmDash limit (SandboxOptions.limits) by its name on the host (`--limit NAME=N`). The host
+ * declares its limits in one table (`plugin-sandbox describe`); test/describe.test.js keeps this
+ * and DEFAULT_LIMITS equal to it.
+ */
+export const LIMIT_NAMES = Object.freeze({ cpuMs: "cpu-ms", memoryMb: "memory-mb", subrequests: "subrequests", wallTimeMs: "wall-ms" });
+
 // ---------------------------------------------------------------------------------------------
 // Logging: one prefix, levels as the host names them.
 
@@ -261,11 +268,8 @@ export class Host {
       "--db", settings.dbUrl,
       "--admin-token-file", tokenFile,
       "--log-level", settings.logLevel,
-      "--limit", `cpu-ms=${limits.cpuMs}`,
-      "--limit", `memory-mb=${limits.memoryMb}`,
-      "--limit", `subrequests=${limits.subrequests}`,
-      "--limit", `wall-ms=${limits.wallTimeMs}`,
     ];
+    for (const [option, value] of Object.entries(limits)) args.push("--limit", `${LIMIT_NAMES[option]}=${value}`);
     if (siteInfo?.name) args.push("--site-name", String(siteInfo.name));
     if (siteInfo?.url) args.push("--site-url", String(siteInfo.url));
     if (siteInfo?.locale) args.push("--site-locale", String(siteInfo.locale));

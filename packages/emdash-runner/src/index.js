@@ -8,12 +8,13 @@ import path from "node:path";
 import { ChannelClosedError, ChannelTimeoutError } from "./channel.js";
 import { discoverSqliteUrl, dialectHint, normalizeDatabaseUrl } from "./database.js";
 import { SandboxUnavailableError, invocationError, parseErrorBody } from "./errors.js";
-import { Host, LOG_LEVELS, bundledWorkerd, findBinary, makeLogger } from "./host.js";
+import { Host, LIMIT_NAMES, LOG_LEVELS, bundledWorkerd, findBinary, makeLogger } from "./host.js";
 
-export { SandboxUnavailableError };
+export { LIMIT_NAMES, SandboxUnavailableError };
 
 /** EmDash's documented defaults (SandboxOptions.limits). */
 export const DEFAULT_LIMITS = Object.freeze({ cpuMs: 50, memoryMb: 128, subrequests: 10, wallTimeMs: 30000 });
+
 
 // An invocation's deadline is the plugin's wall-time limit plus this (the host answers
 // wall_time_exceeded itself when the limit passes; this only catches a host that does not answer).
@@ -126,12 +127,7 @@ export class PluginSandboxRunner {
     const limits = options.limits ?? {};
     this.#settings = {
       dataDir: path.resolve(options.dataDir ?? env.PLUGIN_SANDBOX_DATA_DIR ?? path.join(process.cwd(), ".plugin-sandbox")),
-      limits: {
-        cpuMs: positiveInt(limits.cpuMs, DEFAULT_LIMITS.cpuMs),
-        memoryMb: positiveInt(limits.memoryMb, DEFAULT_LIMITS.memoryMb),
-        subrequests: positiveInt(limits.subrequests, DEFAULT_LIMITS.subrequests),
-        wallTimeMs: positiveInt(limits.wallTimeMs, DEFAULT_LIMITS.wallTimeMs),
-      },
+      limits: Object.fromEntries(Object.entries(DEFAULT_LIMITS).map(([k, d]) => [k, positiveInt(limits[k], d)])),
       siteInfo: options.siteInfo,
       logLevel,
       workerd: options.workerd ?? env.PLUGIN_SANDBOX_WORKERD ?? bundledWorkerd(),
