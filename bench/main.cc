@@ -1,7 +1,7 @@
 // ps_bench: plugin-sandbox against the physical floor of a workerd-based design, side by side in
 // one run. See docs/performance.md for what each figure means and the targets (issue 6).
 //
-//   ps_bench [--smoke] [--runs N] [--json PATH] [--only LIST] [--verbose]
+//   ps_bench [--smoke] [--runs N] [--json PATH] [--only LIST] [--no-postgres] [--verbose]
 //
 // Every figure is measured next to its floor in the same run (interleaved in rounds where it can
 // be), so a busy machine slows both sides. With --runs N the whole suite runs N times and the
@@ -85,6 +85,12 @@ double LoadAverage() {
   return getloadavg(l, 1) == 1 ? l[0] : -1;
 }
 
+std::string ScenarioList() {
+  std::string out;
+  for (const auto& s : kScenarios) out += (out.empty() ? "" : ",") + s;
+  return out;
+}
+
 int Usage(const char* argv0) {
   std::fprintf(stderr,
                "usage: %s [--smoke] [--runs N] [--json PATH] [--only LIST] [--no-postgres] "
@@ -93,10 +99,9 @@ int Usage(const char* argv0) {
                "  --runs N    run the whole suite N times (1..20); the table shows medians\n"
                "  --json PATH where to write the results (default bench/results/latest.json;\n"
                "              with --smoke, <build>/bench/smoke.json)\n"
-               "  --only LIST comma-separated subset of: cold,latency,bridge,throughput,"
-               "containment\n"
+               "  --only LIST comma-separated subset of: %s\n"
                "  --no-postgres  the bridge scenario on SQLite only (no throwaway cluster)\n",
-               argv0);
+               argv0, ScenarioList().c_str());
   return 2;
 }
 

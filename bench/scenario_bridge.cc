@@ -113,13 +113,18 @@ void ScenarioBridgePostgres(Env& env) {
       ro.workerd_path = env.workerd;
       auto r = runner::Runner::Create(**db, ro, bridge::BridgeOptions{});
       const auto* b = env.EchoBundle("echo-0");
-      auto h = r.ok() && b ? (*r)->Load(*b) : Result<runner::PluginHandle>(r.status());
+      auto h = !r.ok() ? Result<runner::PluginHandle>(r.status())
+               : !b    ? Result<runner::PluginHandle>(Internal("no echo-0 bundle"))
+                       : (*r)->Load(*b);
       if (!h.ok()) {
         env.Error("bridge_pg: " + h.status().message());
       } else {
         MeasureBridge(env, **r, *h, "bridge_pg");
-        env.r["bridge_pg.per_call.vs_sqlite"] =
-            env.r["bridge_pg.per_call.ours_us"] / env.r["bridge.per_call.ours_us"];
+        auto sqlite = env.r.find("bridge.per_call.ours_us");
+        if (sqlite != env.r.end() && sqlite->second > 0) {
+          env.r["bridge_pg.per_call.vs_sqlite"] =
+              env.r["bridge_pg.per_call.ours_us"] / sqlite->second;
+        }
       }
     }
   }

@@ -103,9 +103,9 @@ class Bridge {
   const TokenAuthority& tokens() const { return tokens_; }
 
   // One call, already authenticated. Errors: Status message is the text the plugin sees;
-  // Code::kUnavailable with a MEDIA_USAGE_ACTIVATION_* detail code is the 503 fence error; limit
-  // violations are Code::kTooLarge with detail code subrequest_limit_exceeded (or
-  // bridge_call_limit_exceeded). `invocation` is the call's invocation (null outside one: tests,
+  // Code::kUnavailable with ErrorCode::kMediaUsageActivation* is the 503 fence error; limit
+  // violations are Code::kTooLarge with ErrorCode::kSubrequestLimitExceeded (or
+  // kBridgeCallLimitExceeded). `invocation` is the call's invocation (null outside one: tests,
   // host-internal calls).
   Result<CallResult> Call(const Grant& grant, std::string_view method, const json::object& params,
                           Invocation* invocation = nullptr);

@@ -56,9 +56,9 @@ class ConnectionThreads {
         ReleaseThreadCryptoState();
         Done();
       }).detach();
-    } catch (const std::system_error& e) {
-      // No thread to be had (a process or thread limit): this connection is dropped (its socket
-      // closed with the lambda that owned it); the server keeps accepting.
+    } catch (const std::exception& e) {
+      // No thread to be had (a process or thread limit, or no memory): this connection is
+      // dropped (its socket closed with the lambda that owned it); the server keeps accepting.
       *why = std::string("cannot start a thread for a connection: ") + e.what();
       Forget(fd);
       Done();

@@ -61,7 +61,7 @@ struct ErrorCodeInfo {
 // Every code but kNone, in declaration order.
 std::span<const ErrorCodeInfo> AllErrorCodes();
 
-const ErrorCodeInfo& Info(ErrorCode c);  // kNone: internal_error's row
+const ErrorCodeInfo& Info(ErrorCode c);       // kNone: internal_error's row
 std::string_view ErrorCodeName(ErrorCode c);  // "" for kNone
 int HttpStatusOf(ErrorCode c);
 // The Status kind a code implies (kUnavailable for plugin_unavailable, …).

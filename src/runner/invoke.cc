@@ -150,11 +150,13 @@ Result<json::value> Runner::Impl::Invoke(const PluginHandle& h, const std::strin
   std::string label = kind + ":" + name;
   auto wall_error = [&] {
     if (by_timeout) {
-      return Failure(ErrorCode::kWallTimeExceeded, "Plugin " + h.id + " exceeded its hook timeout of " +
-                                               std::to_string(limit_ms) + "ms during " + label);
+      return Failure(ErrorCode::kWallTimeExceeded,
+                     "Plugin " + h.id + " exceeded its hook timeout of " +
+                         std::to_string(limit_ms) + "ms during " + label);
     }
-    return Failure(ErrorCode::kWallTimeExceeded, "Plugin " + h.id + " exceeded wall-time limit of " +
-                                             std::to_string(lim.wall_ms) + "ms during " + label);
+    return Failure(ErrorCode::kWallTimeExceeded,
+                   "Plugin " + h.id + " exceeded wall-time limit of " +
+                       std::to_string(lim.wall_ms) + "ms during " + label);
   };
 
   // Wait for a usable process: ready, not being stopped, and not one the watchdog already killed
@@ -176,9 +178,10 @@ Result<json::value> Runner::Impl::Invoke(const PluginHandle& h, const std::strin
     workerd::Supervisor::Id proc = p->proc;
     auto state = supervisor->state(proc);
     if (state == workerd::ProcessState::kQuarantined) {
-      return Failure(ErrorCode::kPluginUnavailable, "Plugin sandbox unavailable for " + h.id +
-                                               ": quarantined after repeated failures; enable it "
-                                               "again to restart it");
+      return Failure(ErrorCode::kPluginUnavailable,
+                     "Plugin sandbox unavailable for " + h.id +
+                         ": quarantined after repeated failures; enable it "
+                         "again to restart it");
     }
     if (!shared()) {
       PS_TRY(StartOnDemand(p, deadline, wall_error));
@@ -201,8 +204,9 @@ Result<json::value> Runner::Impl::Invoke(const PluginHandle& h, const std::strin
         }
         if (parking || supervisor->state(proc) == workerd::ProcessState::kStopped) continue;
       }
-      return Failure(ErrorCode::kPluginUnavailable, "Plugin sandbox unavailable for " + h.id + ": " +
-                                               workerd::StateName(supervisor->state(p->proc)));
+      return Failure(ErrorCode::kPluginUnavailable,
+                     "Plugin sandbox unavailable for " + h.id + ": " +
+                         workerd::StateName(supervisor->state(p->proc)));
     }
     std::unique_lock<std::mutex> lock(p->mu);
     if (p->cv.wait_until(lock, std::min(deadline, Clock::now() + std::chrono::milliseconds(50)),
@@ -246,8 +250,9 @@ Result<json::value> Runner::Impl::Invoke(const PluginHandle& h, const std::strin
   // of why, so the caller gets the real reason (a limit kill, an out-of-memory abort, a crash).
   if (t.outcome == Transport::kBroken) {
     std::unique_lock<std::mutex> lock(p->mu);
-    p->cv.wait_until(lock, std::min(deadline, Clock::now() + std::chrono::seconds(2)),
-                     [&] { return p->exits.count(f->generation) > 0 || f->forced_code != ErrorCode::kNone; });
+    p->cv.wait_until(lock, std::min(deadline, Clock::now() + std::chrono::seconds(2)), [&] {
+      return p->exits.count(f->generation) > 0 || f->forced_code != ErrorCode::kNone;
+    });
   }
   ErrorCode forced_code = ErrorCode::kNone;
   std::string forced_message;
@@ -274,7 +279,8 @@ Result<json::value> Runner::Impl::Invoke(const PluginHandle& h, const std::strin
     return Failure(code, message);
   };
   if (forced_code != ErrorCode::kNone) return fail(forced_code, forced_message);
-  if (t.outcome == Transport::kTimeout) return fail(ErrorCode::kWallTimeExceeded, wall_error().message());
+  if (t.outcome == Transport::kTimeout)
+    return fail(ErrorCode::kWallTimeExceeded, wall_error().message());
   if (t.outcome != Transport::kOk) {
     return fail(ErrorCode::kPluginCrashed,
                 "Plugin " + h.id + " crashed during " + label + " (" + t.error + ")");
@@ -282,7 +288,8 @@ Result<json::value> Runner::Impl::Invoke(const PluginHandle& h, const std::strin
 
   auto parsed = ParseJson(response);
   if (status == 200) {
-    if (!parsed.ok()) return fail(ErrorCode::kPluginError, "Plugin " + h.id + " returned invalid JSON");
+    if (!parsed.ok())
+      return fail(ErrorCode::kPluginError, "Plugin " + h.id + " returned invalid JSON");
     if (kind == "hook") {
       if (parsed->is_object()) {
         if (auto* v = parsed->get_object().if_contains("value")) return *v;
@@ -291,27 +298,30 @@ Result<json::value> Runner::Impl::Invoke(const PluginHandle& h, const std::strin
     }
     return std::move(parsed).value();
   }
-  if (status == 404 && kind == "route") return fail(ErrorCode::kNotFound, "Route not found: " + name);
+  if (status == 404 && kind == "route")
+    return fail(ErrorCode::kNotFound, "Route not found: " + name);
   std::string message = response;
   std::optional<ErrorCode> code;  // the bridge's code, passed on by the wrapper
   if (parsed.ok() && parsed->is_object()) {
     if (auto* e = parsed->get_object().if_contains("error"); e && e->is_object()) {
       const auto& eo = e->get_object();
       if (auto* m = eo.if_contains("message"); m && m->is_string()) message = m->get_string();
-      if (auto* c = eo.if_contains("code"); c && c->is_string()) code = ParseErrorCode(c->get_string());
+      if (auto* c = eo.if_contains("code"); c && c->is_string())
+        code = ParseErrorCode(c->get_string());
     }
   }
   if (status == 503) return fail(ErrorCode::kUnavailable, message);
   if (code == ErrorCode::kSubrequestLimitExceeded || code == ErrorCode::kBridgeCallLimitExceeded) {
     return fail(*code, message);
   }
-  if (status == 401) return fail(ErrorCode::kPluginCrashed, "plugin process refused the host's token");
+  if (status == 401)
+    return fail(ErrorCode::kPluginCrashed, "plugin process refused the host's token");
   if (!parsed.ok()) {
     // Not the wrapper's answer: workerd itself failed the request (for example a handler that
     // awaits a promise nothing can ever settle, which workerd detects and cancels).
     return fail(ErrorCode::kPluginError, "Plugin " + h.id + " failed during " + label +
-                                    ": workerd answered " + std::to_string(status) + " " + message +
-                                    " (the host log has the runtime's message)");
+                                             ": workerd answered " + std::to_string(status) + " " +
+                                             message + " (the host log has the runtime's message)");
   }
   return fail(ErrorCode::kPluginError, message);
 }

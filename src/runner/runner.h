@@ -126,7 +126,7 @@ struct PluginInfo {
 // "stopped", "idle-stopped" or "start-failed".
 const char* StateName(const PluginInfo& info);
 
-struct Plugin;  // one loaded plugin (runner.cc)
+struct Plugin;  // one loaded plugin (runner_impl.h)
 
 // Locates the pinned workerd binary from a directory at or above `start` holding node_modules.
 std::string FindWorkerd(const std::string& start);

@@ -62,8 +62,8 @@ struct InFlight {
   int generation = 0;
   std::optional<uint64_t> cpu_start;
   int overlap = 1;
-  bool reprieved = false;  // the watchdog spared it once (logged once)
-  std::string label;       // hook:<name> or route:<name>
+  bool reprieved = false;                    // the watchdog spared it once (logged once)
+  std::string label;                         // hook:<name> or route:<name>
   ErrorCode forced_code = ErrorCode::kNone;  // the failure already decided (a kill, an exit)
   std::string forced_message;
 };

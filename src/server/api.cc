@@ -148,8 +148,10 @@ HttpResponse Api::Error(ErrorCode code, const std::string& message) {
 HttpResponse Api::FromStatus(const Status& st) {
   ErrorCode c = st.error_code();
   // A bridge code (the content-write fence's) is reported by its kind; so is a Status without one.
-  if (c == ErrorCode::kNone || Info(c).surface != ErrorSurface::kHostApi) {
+  if (c == ErrorCode::kNone) {
     c = GeneralCodeFor(st.code());
+  } else if (Info(c).surface != ErrorSurface::kHostApi) {
+    c = GeneralCodeFor(KindOf(c));
   }
   return Error(c, st.message());
 }

@@ -213,7 +213,8 @@ struct ChannelHub::Impl : std::enable_shared_from_this<ChannelHub::Impl> {
     HttpResponse res;
     auto doc = ParseJson(body);
     if (!doc.ok() || !doc->is_object()) {
-      return Api::Error(ErrorCode::kBadRequest, "hello: expected {\"email\": bool, \"media\": bool}");
+      return Api::Error(ErrorCode::kBadRequest,
+                        "hello: expected {\"email\": bool, \"media\": bool}");
     }
     auto flag = [&](const char* k) {
       const json::value* v = doc->get_object().if_contains(k);

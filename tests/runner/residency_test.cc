@@ -107,7 +107,7 @@ TEST_F(ResidencyTest, AModuleTheCacheKnowsLoadsWithoutStartingAndStartsOnItsFirs
   auto h = Load(EchoManifest("cached"), kEchoSource);
   auto info = runner_->Info("cached");
   ASSERT_TRUE(info.has_value());
-  EXPECT_EQ(runner::StateName(*info), "stopped");
+  EXPECT_STREQ(runner::StateName(*info), "stopped");
   EXPECT_EQ(info->pid, 0);
   EXPECT_EQ(info->starts, 0u);
   // What the module declares is known without a process.
@@ -150,7 +150,7 @@ TEST_F(ResidencyTest, ModulesValidatedTogetherLoadWithoutStarting) {
     auto h = runner_->Load(*bundle);
     ASSERT_TRUE(h.ok()) << h.status().message();
     auto info = runner_->Info(h->id);
-    EXPECT_EQ(runner::StateName(*info), "stopped") << h->id;
+    EXPECT_STREQ(runner::StateName(*info), "stopped") << h->id;
     EXPECT_EQ(info->starts, 0u) << h->id;
     EXPECT_TRUE(info->described.at("routes").get_object().contains("echo"));
     EXPECT_EQ(Stringify(Route(*h, "echo", "5")), R"({"echo":5})");
