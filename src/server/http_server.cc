@@ -206,6 +206,7 @@ void HttpServer::Impl::Serve(typename Protocol::socket& socket, const std::strin
   // Answers a request this connection will not serve; the rest of the request may still be
   // arriving, so the connection lingers before it closes (common/socket.h says why).
   bool linger = false;
+  LingerLimits linger_limits;
   auto fail = [&](ErrorCode code, const std::string& message) {
     write(Error(code, message), false);
     linger = true;
@@ -241,6 +242,13 @@ void HttpServer::Impl::Serve(typename Protocol::socket& socket, const std::strin
       fail(ErrorCode::kPayloadTooLarge, "request body of " + std::to_string(*len) +
                                             " bytes is larger than " + std::to_string(limit) +
                                             " bytes");
+      // A client such as curl sends the whole body before it reads the answer: a close before
+      // the last byte fails its send, and the 413 is lost. So the declared body is read and
+      // thrown away, up to 1 GiB, for at most as long as a body may take to arrive.
+      linger_limits.bytes = size_t(std::min<uint64_t>(*len + 65536, uint64_t(1) << 30));
+      linger_limits.time = std::min(
+          opt.read_timeout,
+          std::chrono::milliseconds(2000 + int64_t(*len >> 24) * 1000));  // 16 MiB/s at worst
       break;
     }
     parser.body_limit(limit);
@@ -301,7 +309,7 @@ void HttpServer::Impl::Serve(typename Protocol::socket& socket, const std::strin
   }
   beast::error_code ignored;
   if (linger) {
-    LingeringClose(socket.native_handle());
+    LingeringClose(socket.native_handle(), linger_limits);
   } else {
     socket.shutdown(Protocol::socket::shutdown_send, ignored);
   }

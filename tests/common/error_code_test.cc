@@ -58,5 +58,16 @@ TEST(ErrorCodeTest, DocsListEveryCodeAsDeclared) {
   }
 }
 
+// The isolate-side wrapper cannot include the table: it names the fence's two codes itself (to
+// throw EmDash's error for them). They must be the table's.
+TEST(ErrorCodeTest, TheIsolateWrapperNamesTheFenceCodesAsDeclared) {
+  std::string wrapper =
+      testing::ReadFile(std::filesystem::path(PS_SOURCE_DIR) / "src/runner/js/wrapper.js");
+  for (ErrorCode c :
+       {ErrorCode::kMediaUsageActivationInProgress, ErrorCode::kMediaUsageActivationCheckFailed}) {
+    EXPECT_NE(wrapper.find("\"" + std::string(ErrorCodeName(c)) + "\""), std::string::npos) << c;
+  }
+}
+
 }  // namespace
 }  // namespace ps

@@ -198,6 +198,22 @@ TEST_F(HttpServerTest, AClientSendingABodyAfterAnEarly413CanFinishAndThenSeesThe
   EXPECT_TRUE(c.ClosedWithin(std::chrono::seconds(5)));
 }
 
+// A client that sends the whole of a large body before reading (curl uploading a file) still
+// gets the 413: the server reads and throws away the declared body instead of closing at 64 MiB.
+TEST_F(HttpServerTest, AClientSendingAFarTooLargeBodyFirstStillReadsThe413) {
+  Start();
+  Conn c(path_);
+  const size_t size = size_t(100) << 20;
+  c.Send("POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(size) + "\r\n\r\n");
+  EXPECT_EQ(c.SendFiller(size), size);
+  std::string r = c.Response();
+  EXPECT_EQ(r.rfind("HTTP/1.1 413", 0), 0u) << r;
+  EXPECT_NE(r.find("request body of 104857600 bytes is larger than 16 bytes"), std::string::npos)
+      << r;
+  c.EndSending();
+  EXPECT_TRUE(c.ClosedWithin(std::chrono::seconds(5)));
+}
+
 TEST_F(HttpServerTest, ExpectContinueIsAnsweredBeforeTheBodyIsSent) {
   Start();
   Conn c(path_);
