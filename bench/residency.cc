@@ -235,12 +235,12 @@ class Scenario {
     // Until the runner has stopped the starter (bounded by `limit` and `stop`). The runner says
     // nothing when it stops a plugin, so this polls its state, as a dashboard would.
     auto wait_stopped = [&](std::chrono::milliseconds limit, const std::atomic<bool>& stop) {
-      auto deadline = Clock::now() + limit;
-      for (int w = 0; w < 100000 && !stop && Clock::now() < deadline; ++w) {
-        auto info = side->runner->Info("starter");
-        if (info && info->pid == 0) return;
-        std::this_thread::sleep_for(std::chrono::milliseconds(2));  // polling period
-      }
+      PollUntil(
+          [&] {
+            auto info = side->runner->Info("starter");
+            return info && info->pid == 0;
+          },
+          limit, std::chrono::milliseconds(2), &stop);
     };
     auto measure = [&](bool with_starts, int* starts) {
       Stats s;

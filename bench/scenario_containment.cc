@@ -38,16 +38,17 @@ double ChildrenCpuUs() {
 // Waits (bounded) until plugin `id` runs a ready process other than `not_pid`; returns its pid.
 pid_t WaitReadyProcess(runner::Runner& r, const std::string& id, pid_t not_pid,
                        std::chrono::milliseconds limit, const std::atomic<bool>& stop) {
-  auto deadline = Clock::now() + limit;
-  for (int i = 0; i < 1000000 && Clock::now() < deadline && !stop; ++i) {
-    auto info = r.Info(id);
-    if (info && info->state == workerd::ProcessState::kReady && info->pid != 0 &&
-        info->pid != not_pid) {
-      return info->pid;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));  // polling for the restart
-  }
-  return 0;
+  pid_t pid = 0;
+  PollUntil(
+      [&] {
+        auto info = r.Info(id);
+        bool ready = info && info->state == workerd::ProcessState::kReady && info->pid != 0 &&
+                     info->pid != not_pid;
+        if (ready) pid = info->pid;
+        return ready;
+      },
+      limit, std::chrono::milliseconds(1), &stop);
+  return pid;
 }
 
 }  // namespace
@@ -183,7 +184,8 @@ void ScenarioContainment(Env& env) {
     double children0 = ChildrenCpuUs();
     auto phase0 = Clock::now();
     std::thread t([&] { c.loop(stop); });
-    // Let the culprit get going before measuring.
+    // The scenario's warm-up, not a synchronisation: the culprit misbehaves for a while before
+    // the neighbour is measured, so the measurement sees it in full swing.
     std::this_thread::sleep_for(std::chrono::milliseconds(env.opt.smoke ? 20 : 200));
     measure(&during);
     stop = true;

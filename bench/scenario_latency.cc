@@ -57,10 +57,8 @@ void ScenarioLatency(Env& env) {
       std::string resp;
       long st = 0;
       // Installed at start; the first call may race the plugin's readiness (bounded).
-      for (int i = 0; i < 500 && (st = serve_client->Post(serve_url, &payload, &resp)) != 200;
-           ++i) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));  // polling for readiness
-      }
+      PollUntil([&] { return (st = serve_client->Post(serve_url, &payload, &resp)) == 200; },
+                std::chrono::seconds(5), std::chrono::milliseconds(10));
       auto v = ParseJson(resp);
       if (st != 200 || !v.ok() || !v->is_object() || !v->get_object().if_contains("value") ||
           Stringify(v->at("value")) != Stringify(event)) {

@@ -5,10 +5,12 @@
 #include <curl/curl.h>
 #include <sys/types.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace ps::bench {
@@ -37,6 +39,20 @@ double Median(std::vector<double> v);
 // the process is gone or the file is unreadable.
 std::optional<int64_t> PssBytes(pid_t pid);
 inline double MiB(int64_t bytes) { return double(bytes) / double(1 << 20); }
+
+// Waits until `cond` holds, `limit` passes or `stop` is set, looking every `every`: the
+// benchmark's one way to wait for a state the runner does not announce (a restart, a stop,
+// readiness). True when `cond` held.
+template <class Cond>
+bool PollUntil(Cond cond, std::chrono::milliseconds limit, std::chrono::microseconds every,
+               const std::atomic<bool>* stop = nullptr) {
+  const auto deadline = Clock::now() + limit;
+  for (int i = 0; i < 10000000 && Clock::now() < deadline && !(stop && *stop); ++i) {
+    if (cond()) return true;
+    std::this_thread::sleep_for(every);
+  }
+  return false;
+}
 
 // CPU time used so far by every thread of a process, in microseconds (sum of
 // /proc/<pid>/task/*/schedstat); 0 when the process is gone.

@@ -24,13 +24,11 @@ void AddServeCommand(CLI::App& app, std::function<int()>* action) {
       switches.insert(f.name);
       o = cmd->add_flag("--" + f.name)->description(f.help);
     } else if (!f.value_name.empty()) {
-      bool list = f.kind == server::OptionKind::kList || f.kind == server::OptionKind::kLimits ||
-                  f.kind == server::OptionKind::kPluginLimits;
       o = cmd->add_option("--" + f.name, (*values)[f.name], f.help)
               ->type_name(f.value_name)
               ->expected(1);
-      o->multi_option_policy(list ? CLI::MultiOptionPolicy::TakeAll
-                                  : CLI::MultiOptionPolicy::TakeLast);
+      o->multi_option_policy(server::RepeatsAsFlag(f.kind) ? CLI::MultiOptionPolicy::TakeAll
+                                                           : CLI::MultiOptionPolicy::TakeLast);
     } else {
       secrets += (secrets.empty() ? "" : ", ") + f.name;
       continue;  // a secret: environment or config file only

@@ -138,9 +138,9 @@ Result<json::value> Runner::Impl::Invoke(const PluginHandle& h, const std::strin
                                          std::optional<int64_t> timeout_ms) {
   auto p = Find(h.id);
   if (!p || p->handle.epoch != h.epoch) {
-    return Failure(ErrorCode::kPluginUnavailable,
-                   "Plugin sandbox unavailable for " + h.id +
-                       ": the handle is stale (the plugin was unloaded or loaded again)");
+    return Status(ErrorCode::kPluginUnavailable,
+                  "Plugin sandbox unavailable for " + h.id +
+                      ": the handle is stale (the plugin was unloaded or loaded again)");
   }
   const Limits& lim = p->limits;
   auto start = Clock::now();
@@ -150,13 +150,13 @@ Result<json::value> Runner::Impl::Invoke(const PluginHandle& h, const std::strin
   std::string label = kind + ":" + name;
   auto wall_error = [&] {
     if (by_timeout) {
-      return Failure(ErrorCode::kWallTimeExceeded,
-                     "Plugin " + h.id + " exceeded its hook timeout of " +
-                         std::to_string(limit_ms) + "ms during " + label);
+      return Status(ErrorCode::kWallTimeExceeded,
+                    "Plugin " + h.id + " exceeded its hook timeout of " + std::to_string(limit_ms) +
+                        "ms during " + label);
     }
-    return Failure(ErrorCode::kWallTimeExceeded,
-                   "Plugin " + h.id + " exceeded wall-time limit of " +
-                       std::to_string(lim.wall_ms) + "ms during " + label);
+    return Status(ErrorCode::kWallTimeExceeded, "Plugin " + h.id + " exceeded wall-time limit of " +
+                                                    std::to_string(lim.wall_ms) + "ms during " +
+                                                    label);
   };
 
   // Wait for a usable process: ready, not being stopped, and not one the watchdog already killed
@@ -178,10 +178,10 @@ Result<json::value> Runner::Impl::Invoke(const PluginHandle& h, const std::strin
     workerd::Supervisor::Id proc = p->proc;
     auto state = supervisor->state(proc);
     if (state == workerd::ProcessState::kQuarantined) {
-      return Failure(ErrorCode::kPluginUnavailable,
-                     "Plugin sandbox unavailable for " + h.id +
-                         ": quarantined after repeated failures; enable it "
-                         "again to restart it");
+      return Status(ErrorCode::kPluginUnavailable,
+                    "Plugin sandbox unavailable for " + h.id +
+                        ": quarantined after repeated failures; enable it "
+                        "again to restart it");
     }
     if (!shared()) {
       PS_TRY(StartOnDemand(p, deadline, wall_error));
@@ -204,9 +204,9 @@ Result<json::value> Runner::Impl::Invoke(const PluginHandle& h, const std::strin
         }
         if (parking || supervisor->state(proc) == workerd::ProcessState::kStopped) continue;
       }
-      return Failure(ErrorCode::kPluginUnavailable,
-                     "Plugin sandbox unavailable for " + h.id + ": " +
-                         workerd::StateName(supervisor->state(p->proc)));
+      return Status(ErrorCode::kPluginUnavailable,
+                    "Plugin sandbox unavailable for " + h.id + ": " +
+                        workerd::StateName(supervisor->state(p->proc)));
     }
     std::unique_lock<std::mutex> lock(p->mu);
     if (p->cv.wait_until(lock, std::min(deadline, Clock::now() + std::chrono::milliseconds(50)),
@@ -276,7 +276,7 @@ Result<json::value> Runner::Impl::Invoke(const PluginHandle& h, const std::strin
 
   auto fail = [&](ErrorCode code, const std::string& message) -> Result<json::value> {
     if (code != ErrorCode::kNotFound) ++p->failures;
-    return Failure(code, message);
+    return Status(code, message);
   };
   if (forced_code != ErrorCode::kNone) return fail(forced_code, forced_message);
   if (t.outcome == Transport::kTimeout)

@@ -136,8 +136,8 @@ Status Runner::Impl::WaitFirstReady(const std::shared_ptr<Plugin>& p) {
   std::string detail =
       p->first_exit_output.empty() ? "it did not become ready in time" : p->first_exit_output;
   while (!detail.empty() && detail.back() == '\n') detail.pop_back();
-  return Failure(ErrorCode::kPluginCrashed,
-                 "Plugin " + p->handle.id + " failed to start: " + detail);
+  return Status(ErrorCode::kPluginCrashed,
+                "Plugin " + p->handle.id + " failed to start: " + detail);
 }
 
 void Runner::Impl::Install(const std::shared_ptr<Plugin>& p) {

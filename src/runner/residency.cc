@@ -123,8 +123,8 @@ Status Runner::Impl::StartOnDemand(const std::shared_ptr<Plugin>& p, Clock::time
                                    const std::function<Status()>& wall_error) {
   std::unique_lock<std::mutex> lock(p->mu);
   if (p->closing) {
-    return Failure(ErrorCode::kPluginUnavailable,
-                   "Plugin sandbox unavailable for " + p->handle.id + ": the plugin was unloaded");
+    return Status(ErrorCode::kPluginUnavailable,
+                  "Plugin sandbox unavailable for " + p->handle.id + ": the plugin was unloaded");
   }
   // Read before the lock is let go: a start can fail before this caller takes it again.
   const uint64_t seen = p->start_failures;
@@ -145,8 +145,8 @@ Status Runner::Impl::StartOnDemand(const std::shared_ptr<Plugin>& p, Clock::time
         p->start_failure = st.message();
         p->start_failed = true;
         p->cv.notify_all();
-        return Failure(ErrorCode::kPluginCrashed,
-                       "Plugin " + p->handle.id + " failed to start: " + st.message());
+        return Status(ErrorCode::kPluginCrashed,
+                      "Plugin " + p->handle.id + " failed to start: " + st.message());
       }
     }
     if (budget_mb > 0) FitBudget(Members(), p.get(), expected);
@@ -155,15 +155,15 @@ Status Runner::Impl::StartOnDemand(const std::shared_ptr<Plugin>& p, Clock::time
     if (!resumed) {
       p->demand_start = false;
       p->cv.notify_all();
-      return Failure(ErrorCode::kPluginUnavailable,
-                     "Plugin sandbox unavailable for " + p->handle.id +
-                         ": quarantined after repeated failures; enable it again to restart it");
+      return Status(ErrorCode::kPluginUnavailable,
+                    "Plugin sandbox unavailable for " + p->handle.id +
+                        ": quarantined after repeated failures; enable it again to restart it");
     }
   }
   p->cv.wait_until(lock, deadline, [&] { return !p->demand_start || p->start_failures != seen; });
   if (p->start_failures != seen) {
-    return Failure(ErrorCode::kPluginCrashed,
-                   "Plugin " + p->handle.id + " failed to start: " + p->start_failure);
+    return Status(ErrorCode::kPluginCrashed,
+                  "Plugin " + p->handle.id + " failed to start: " + p->start_failure);
   }
   if (p->demand_start) return wall_error();
   return Status::Ok();

@@ -300,8 +300,8 @@ Status Runner::Terminate(const PluginHandle& h) {
     std::lock_guard<std::mutex> lock(impl_->mu);
     auto it = impl_->plugins.find(h.id);
     if (it == impl_->plugins.end() || it->second->handle.epoch != h.epoch) {
-      return Failure(ErrorCode::kNotFound,
-                     "Plugin " + h.id + " is not loaded (or the handle is stale)");
+      return Status(ErrorCode::kNotFound,
+                    "Plugin " + h.id + " is not loaded (or the handle is stale)");
     }
     p = it->second;
     impl_->plugins.erase(it);
@@ -350,7 +350,7 @@ void Runner::SetEmailSender(bridge::EmailSender sender) {
 
 Status Runner::Enable(const std::string& id) {
   auto p = impl_->Find(id);
-  if (!p) return Failure(ErrorCode::kNotFound, "Plugin " + id + " is not loaded");
+  if (!p) return Status(ErrorCode::kNotFound, "Plugin " + id + " is not loaded");
   impl_->supervisor->Enable(p->proc);
   return Status::Ok();
 }

@@ -37,8 +37,6 @@ namespace ps::runner {
 
 using Clock = std::chrono::steady_clock;
 
-inline Status Failure(ErrorCode code, const std::string& message) { return Status(code, message); }
-
 // What a plugin process is expected to take before it has been measured (its proportional set
 // size after a few calls: docs/performance.md), for the memory budget.
 inline constexpr int64_t kExpectedProcessBytes = int64_t(12) << 20;

@@ -98,6 +98,10 @@ Result<manifest::Bundle> BundleFromJson(const std::string& body, const std::stri
   return manifest::BundleFromMemory(*m, std::string(code->get_string()), "plugin " + id);
 }
 
+HttpResponse NoSuchEndpoint(const HttpRequest& r) {
+  return Api::Error(ErrorCode::kNotFound, "no such endpoint: " + r.method + " " + r.path);
+}
+
 // The message's non-empty lines (a bundle's problems, one per line).
 std::vector<std::string> Lines(const std::string& message) {
   std::vector<std::string> out;
@@ -245,7 +249,7 @@ HttpResponse Api::Handle(const HttpRequest& r) {
   }
   if (m.index < 0) {
     if (!m.allowed.empty()) return MethodNotAllowed(m.allowed);
-    return Error(ErrorCode::kNotFound, "no such endpoint: " + r.method + " " + r.path);
+    return NoSuchEndpoint(r);
   }
   return (this->*Routes()[size_t(m.index)].handler)(r, m.params);
 }
@@ -263,7 +267,7 @@ HttpResponse Api::MediaFile(const HttpRequest&, const PathParams& p) {
 
 HttpResponse Api::Channel(const HttpRequest& r, const PathParams&) {
   if (!options_.channel_upgrade) {
-    return Error(ErrorCode::kNotFound, "no such endpoint: " + r.method + " " + r.path);
+    return NoSuchEndpoint(r);
   }
   return options_.channel_upgrade(r);
 }

@@ -408,7 +408,7 @@ Result<ServeConfig> ResolveServeConfig(const FlagValues& flags, const EnvLookup&
     std::string where = "--" + name;
     if (!def) return InvalidArgument(where + ": unknown option");
     json::value v;
-    if (def->kind == Kind::kString || def->kind == Kind::kInt || def->kind == Kind::kSwitch) {
+    if (!RepeatsAsFlag(def->kind)) {
       v = json::string(values.back());
     } else {
       json::array a;

@@ -100,6 +100,11 @@ enum class OptionKind {
   kSwitch,        // a flag without a value (true/false in the environment and the file)
 };
 
+// Whether a flag of this kind may repeat (every value kept) rather than take its last value.
+inline bool RepeatsAsFlag(OptionKind k) {
+  return k == OptionKind::kList || k == OptionKind::kLimits || k == OptionKind::kPluginLimits;
+}
+
 // One option of `serve`. The table of them is the only list: it drives the flags (cli/serve.cc),
 // the environment, the config file, --help and the docs check (tests/server/config_test.cc).
 struct ServeOption {
