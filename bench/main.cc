@@ -2,6 +2,7 @@
 // one run. See docs/performance.md for what each figure means and the targets (issue 6).
 //
 //   ps_bench [--smoke] [--runs N] [--json PATH] [--only LIST] [--no-postgres] [--verbose]
+//   ps_bench --soak [--minutes M] [--sample-seconds S] [--callers N] [--smoke] [--json PATH]
 //
 // Every figure is measured next to its floor in the same run (interleaved in rounds where it can
 // be), so a busy machine slows both sides. With --runs N the whole suite runs N times and the
@@ -24,6 +25,7 @@
 #include "report.h"
 #include "residency.h"
 #include "scenarios.h"
+#include "soak.h"
 #include "util.h"
 
 namespace ps::bench {
@@ -100,16 +102,36 @@ int Usage(const char* argv0) {
                "  --json PATH where to write the results (default bench/results/latest.json;\n"
                "              with --smoke, <build>/bench/smoke.json)\n"
                "  --only LIST comma-separated subset of: %s\n"
-               "  --no-postgres  the bridge scenario on SQLite only (no throwaway cluster)\n",
+               "  --no-postgres  the bridge scenario on SQLite only (no throwaway cluster)\n"
+               "  --soak      instead of the scenarios: mixed traffic against a serve host for\n"
+               "              --minutes M (60), sampled every --sample-seconds S (60), with\n"
+               "              --callers N (3); fails on any failed call or unbounded growth\n"
+               "              (--smoke: half a minute, 5 s samples, growth not judged)\n",
                argv0, ScenarioList().c_str());
   return 2;
 }
 
 int Main(int argc, char** argv) {
   Options opt;
+  bool soak = false;
+  SoakOptions so;
+  bool minutes_given = false, period_given = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    if (a == "--smoke") {
+    if (a == "--soak") {
+      soak = true;
+    } else if (a == "--minutes" && i + 1 < argc) {
+      so.minutes = std::atof(argv[++i]);
+      minutes_given = true;
+      if (!(so.minutes > 0 && so.minutes <= 24 * 60)) return Usage(argv[0]);
+    } else if (a == "--sample-seconds" && i + 1 < argc) {
+      so.sample_seconds = std::atof(argv[++i]);
+      period_given = true;
+      if (!(so.sample_seconds >= 1 && so.sample_seconds <= 3600)) return Usage(argv[0]);
+    } else if (a == "--callers" && i + 1 < argc) {
+      so.callers = std::atoi(argv[++i]);
+      if (so.callers < 1 || so.callers > 64) return Usage(argv[0]);
+    } else if (a == "--smoke") {
       opt.smoke = true;
     } else if (a == "--verbose") {
       opt.verbose = true;
@@ -133,12 +155,24 @@ int Main(int argc, char** argv) {
       return Usage(argv[0]);
     }
   }
+  InstallCleanupHandlers();
+  spdlog::set_level(opt.verbose ? spdlog::level::info : spdlog::level::err);
+  if (soak) {
+    so.smoke = opt.smoke;
+    if (opt.smoke) {
+      if (!minutes_given) so.minutes = 0.5;
+      if (!period_given) so.sample_seconds = 5;
+      so.inject_every_seconds = 4;
+    }
+    so.json_path = !opt.json_path.empty() ? opt.json_path
+                   : opt.smoke            ? PS_BINARY_DIR "/bench/soak-smoke.json"
+                                          : PS_SOURCE_DIR "/bench/results/soak.json";
+    return RunSoak(so);
+  }
   if (opt.json_path.empty()) {
     opt.json_path =
         opt.smoke ? PS_BINARY_DIR "/bench/smoke.json" : PS_SOURCE_DIR "/bench/results/latest.json";
   }
-  InstallCleanupHandlers();
-  spdlog::set_level(opt.verbose ? spdlog::level::info : spdlog::level::err);
 
   auto t0 = Clock::now();
   double load_before = LoadAverage();

@@ -10,7 +10,8 @@ namespace ps::bench {
 namespace fs = std::filesystem;
 
 ServeProcess::ServeProcess(const std::string& binary, const std::string& launcher,
-                           const std::string& dir, const std::string& plugins_dir)
+                           const std::string& dir, const std::string& plugins_dir,
+                           const std::vector<std::string>& extra_args)
     : dir_(dir) {
   std::error_code ec;
   fs::create_directories(dir + "/data", ec);
@@ -21,6 +22,7 @@ ServeProcess::ServeProcess(const std::string& binary, const std::string& launche
   spec.launcher = launcher;
   spec.argv = {binary,        "serve",     "--listen",  "unix:" + socket_, "--data",
                dir + "/data", "--plugins", plugins_dir, "--log-level",     "warn"};
+  spec.argv.insert(spec.argv.end(), extra_args.begin(), extra_args.end());
   spec.cwd = dir;
   spec.output_file = dir + "/serve.log";
   pid_ = SpawnChild(spec);

@@ -4,6 +4,7 @@
 #include <sys/types.h>
 
 #include <string>
+#include <vector>
 
 #include "util.h"
 
@@ -13,8 +14,9 @@ class ServeProcess {
  public:
   // Starts serve with its own data directory under `dir`, installing every bundle in
   // `plugins_dir` at start; waits (bounded) until /healthz answers. ok() says whether it did.
+  // `extra_args` go after serve's own (--limit, --plugin-limit, …).
   ServeProcess(const std::string& binary, const std::string& launcher, const std::string& dir,
-               const std::string& plugins_dir);
+               const std::string& plugins_dir, const std::vector<std::string>& extra_args = {});
   ~ServeProcess();  // SIGTERM (bounded), then SIGKILL
   ServeProcess(const ServeProcess&) = delete;
   ServeProcess& operator=(const ServeProcess&) = delete;

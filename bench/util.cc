@@ -201,8 +201,16 @@ UnixHttpClient::~UnixHttpClient() {
 
 long UnixHttpClient::Post(const std::string& url, const std::string* body, std::string* response,
                           long timeout_ms) {
+  return Request(body ? "POST" : "GET", url, body, response, timeout_ms);
+}
+
+long UnixHttpClient::Request(const std::string& method, const std::string& url,
+                             const std::string* body, std::string* response, long timeout_ms) {
   response->clear();
   curl_easy_setopt(curl_, CURLOPT_URL, url.c_str());
+  // POST and GET are curl's own; any other method is named over them.
+  curl_easy_setopt(curl_, CURLOPT_CUSTOMREQUEST,
+                   method == "POST" || method == "GET" ? nullptr : method.c_str());
   if (body) {
     curl_easy_setopt(curl_, CURLOPT_POST, 1L);
     curl_easy_setopt(curl_, CURLOPT_POSTFIELDS, body->data());

@@ -93,6 +93,9 @@ class UnixHttpClient {
   // POST (or GET when body is null) `url`; returns the status (0 on a transport failure).
   long Post(const std::string& url, const std::string* body, std::string* response,
             long timeout_ms = 30000);
+  // Any method (PUT, DELETE, …), with a body when given; returns the status as Post does.
+  long Request(const std::string& method, const std::string& url, const std::string* body,
+               std::string* response, long timeout_ms = 30000);
   // Connections opened so far (1 while keep-alive holds).
   long connects() const { return connects_; }
 

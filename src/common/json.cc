@@ -3,8 +3,20 @@
 #include <cmath>
 #include <cstdio>
 
+#include "common/encoding.h"
+
 namespace ps {
 namespace {
+
+// A JSON string. Text that came from outside JSON (a request's method or path, a file name, a
+// row another program wrote) may hold bytes that are not UTF-8; they become U+FFFD so that what
+// we send is always valid JSON (Boost.JSON's serializer copies them as they are).
+void AppendString(std::string_view s, std::string& out) {
+  if (InvalidUtf8At(s) == std::string_view::npos)
+    out += json::serialize(json::string_view(s.data(), s.size()));
+  else
+    out += json::serialize(json::string_view(ValidUtf8(s)));
+}
 
 void Write(const json::value& v, std::string& out) {
   switch (v.kind()) {
@@ -43,7 +55,7 @@ void Write(const json::value& v, std::string& out) {
       return;
     }
     case json::kind::string:
-      out += json::serialize(v.get_string());
+      AppendString(v.get_string(), out);
       return;
     case json::kind::array: {
       out += '[';
@@ -62,7 +74,7 @@ void Write(const json::value& v, std::string& out) {
       for (const auto& kv : v.get_object()) {
         if (!first) out += ',';
         first = false;
-        out += json::serialize(json::string_view(kv.key()));
+        AppendString(kv.key(), out);
         out += ':';
         Write(kv.value(), out);
       }

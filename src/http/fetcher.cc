@@ -409,6 +409,44 @@ json::value Render(const Response& r) {
 
 }  // namespace
 
+Result<std::vector<IpAddress>> SsrfDestinations(const std::string& id, const Url& url,
+                                                const PrivateExceptions& exceptions,
+                                                const Resolver& resolve) {
+  // By name, then every address the name resolves to.
+  std::vector<IpAddress> addresses;
+  if (url.ip) {
+    std::string why = BlockedReason(*url.ip);
+    if (!why.empty() && !exceptions.CoversAddress(url, *url.ip)) {
+      return Blocked(id, url, url.ip->Format() + " is " + why + kAllowPrivateAdvice);
+    }
+    addresses.push_back(*url.ip);
+    return addresses;
+  }
+  std::string name = url.HostForMatching();
+  if (!exceptions.CoversHost(url)) {
+    std::string why = BlockedHostName(name);
+    if (!why.empty()) {
+      bool wildcard_dns = why.find("wildcard DNS") != std::string::npos;
+      return Blocked(id, url, wildcard_dns ? why : why + kAllowPrivateAdvice);
+    }
+  }
+  Result<std::vector<IpAddress>> resolved = resolve(name);
+  if (!resolved.ok()) return resolved.status();
+  if (resolved->empty()) {
+    return Unavailable(PluginPrefix(id) + "could not resolve " + Quote(url.host) +
+                       ": the name has no addresses");
+  }
+  for (const IpAddress& a : *resolved) {
+    std::string why = BlockedReason(a);
+    if (!why.empty() && !exceptions.CoversAddress(url, a)) {
+      return Blocked(id, url,
+                     name + " resolves to " + a.Format() + ", " + why + kAllowPrivateAdvice);
+    }
+    if (std::find(addresses.begin(), addresses.end(), a) == addresses.end()) addresses.push_back(a);
+  }
+  return addresses;
+}
+
 Result<std::shared_ptr<const Fetcher>> Fetcher::Create(FetcherOptions options) {
   static std::once_flag once;
   static CURLcode init_rc = CURLE_OK;
@@ -475,40 +513,12 @@ Result<json::value> Fetcher::Fetch(const FetchRequest& request) const {
                                          ". Allowed hosts: " + allowlist.Describe()));
     }
 
-    // SSRF: by name, then every address the name resolves to.
-    std::vector<IpAddress> addresses;
-    if (url.ip) {
-      std::string why = BlockedReason(*url.ip);
-      if (!why.empty() && !exceptions_.CoversAddress(url, *url.ip)) {
-        return in_context(Blocked(id, url, url.ip->Format() + " is " + why + kAllowPrivateAdvice));
-      }
-      addresses.push_back(*url.ip);
-    } else {
-      std::string name = url.HostForMatching();
-      if (!exceptions_.CoversHost(url)) {
-        std::string why = BlockedHostName(name);
-        if (!why.empty()) {
-          bool wildcard_dns = why.find("wildcard DNS") != std::string::npos;
-          return in_context(Blocked(id, url, wildcard_dns ? why : why + kAllowPrivateAdvice));
-        }
-      }
-      Result<std::vector<IpAddress>> resolved =
-          options_.resolver ? options_.resolver(name) : SystemResolve(id, name, deadline);
-      if (!resolved.ok()) return in_context(resolved.status());
-      if (resolved->empty()) {
-        return in_context(Unavailable(PluginPrefix(id) + "could not resolve " + Quote(url.host) +
-                                      ": the name has no addresses"));
-      }
-      for (const IpAddress& a : *resolved) {
-        std::string why = BlockedReason(a);
-        if (!why.empty() && !exceptions_.CoversAddress(url, a)) {
-          return in_context(Blocked(
-              id, url, name + " resolves to " + a.Format() + ", " + why + kAllowPrivateAdvice));
-        }
-        if (std::find(addresses.begin(), addresses.end(), a) == addresses.end())
-          addresses.push_back(a);
-      }
-    }
+    Resolver resolve = options_.resolver ? options_.resolver : [&](const std::string& name) {
+      return SystemResolve(id, name, deadline);
+    };
+    auto checked = SsrfDestinations(id, url, exceptions_, resolve);
+    if (!checked.ok()) return in_context(checked.status());
+    const std::vector<IpAddress>& addresses = *checked;
 
     auto exchanged = exchange.Run(hop, addresses, deadline, started);
     if (!exchanged.ok()) return in_context(exchanged.status());

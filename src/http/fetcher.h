@@ -55,6 +55,15 @@ namespace ps::http {
 // Looks up every address of a host name. An empty result means "no addresses".
 using Resolver = std::function<Result<std::vector<IpAddress>>(const std::string& host)>;
 
+// Step 3's decision for one hop of plugin `id` to `url` (an http or https URL): the addresses
+// curl may connect to, or the PermissionDenied the plugin sees. An IP host is checked as the
+// address it denotes; a name is refused by name, else resolved with `resolve` and every address
+// checked. Only `exceptions` lift a block. Every returned address is public unicast or covered
+// by an exception (fuzz/url_fuzzer.cc holds it to that).
+Result<std::vector<IpAddress>> SsrfDestinations(const std::string& id, const Url& url,
+                                                const PrivateExceptions& exceptions,
+                                                const Resolver& resolve);
+
 struct FetcherOptions {
   // The operator's exceptions to SSRF blocking (--allow-private): "HOST" or "HOST:PORT".
   std::vector<std::string> allow_private;

@@ -362,6 +362,16 @@ Result<ParsedHost> ParseHost(std::string_view input) {
     PS_ASSIGN(IpAddress a, ParseIpv4(host));
     return ParsedHost{a.Format(), a};
   }
+  // WHATWG keeps "169..." a name (only one trailing dot is ignored before the number check), but
+  // the name we match and resolve has every trailing dot removed, and "169" is an address to the
+  // system resolver. Such a host is neither a usable name nor an address: refuse it.
+  std::string_view bare(host);
+  while (!bare.empty() && bare.back() == '.') bare.remove_suffix(1);
+  if (!bare.empty() && EndsInANumber(bare)) {
+    return InvalidArgument(
+        "the host \"" + host +
+        "\" ends in a number after its trailing dots but is not an IPv4 address");
+  }
   return ParsedHost{host, std::nullopt};
 }
 

@@ -296,5 +296,17 @@ TEST(EnvelopeTest, FenceCheckFailedIs503Object) {
                     R"("message":"Unable to verify media usage activation state","status":503}})");
 }
 
+// Found by fuzz/bridge_fuzzer.cc: the error quoted a method name that is not UTF-8 as it was,
+// and the plugin got a body that is not JSON.
+TEST_F(TransportTest, AnUnknownMethodThatIsNotUtf8GetsAValidJsonError) {
+  bridge::Reply r = Send(std::string("taxo\0kv/s\xce\x90\xf5\x86", 13), "{}");
+  EXPECT_NE(r.status, 200);
+  auto doc = ParseJson(r.body);
+  ASSERT_TRUE(doc.ok()) << r.body;
+  std::string error(doc->at("error").get_string());
+  EXPECT_EQ(error.rfind("Unknown bridge method: taxo", 0), 0u) << error;
+  EXPECT_NE(error.find("\xEF\xBF\xBD"), std::string::npos) << error;
+}
+
 }  // namespace
 }  // namespace ps::testing

@@ -37,5 +37,23 @@ TEST(Base64Url, HasNoPaddingAndUsesUrlAlphabet) {
 
 TEST(Hex, IsLowercase) { EXPECT_EQ(HexEncode("\x01\xab"), "01ab"); }
 
+TEST(Utf8, InvalidUtf8AtFindsTheFirstBadByte) {
+  EXPECT_EQ(InvalidUtf8At("plain \xC3\xA9t\xC3\xA9"), std::string_view::npos);
+  EXPECT_EQ(InvalidUtf8At("ab\xFF"), 2u);
+  EXPECT_EQ(InvalidUtf8At("\xC0\xAF"), 0u);          // overlong '/'
+  EXPECT_EQ(InvalidUtf8At("x\xED\xA0\x80"), 1u);     // a surrogate
+  EXPECT_EQ(InvalidUtf8At("\xF4\x90\x80\x80"), 0u);  // above U+10FFFF
+  EXPECT_EQ(InvalidUtf8At("\xE2\x82"), 0u);          // cut short
+}
+
+TEST(Utf8, ValidUtf8ReplacesEachBadByteWithTheReplacementCharacter) {
+  EXPECT_EQ(ValidUtf8("ok"), "ok");
+  EXPECT_EQ(ValidUtf8("a\xFF\xFE"
+                      "b"),
+            "a\xEF\xBF\xBD\xEF\xBF\xBD"
+            "b");
+  EXPECT_EQ(ValidUtf8("\xE2\x82\xAC\xE2\x82"), "\xE2\x82\xAC\xEF\xBF\xBD\xEF\xBF\xBD");
+}
+
 }  // namespace
 }  // namespace ps

@@ -9,6 +9,20 @@
 namespace ps {
 namespace {
 
+// Found by fuzz/api_fuzzer.cc and bridge_fuzzer.cc: an error quoting a request's method or path
+// sent bytes that are not UTF-8, which made the whole reply invalid JSON.
+TEST(Stringify, ReplacesBytesThatAreNotUtf8SoTheOutputIsValidJson) {
+  json::object o;
+  o["error"] = std::string("no such endpoint: GE\xac\xfb /v1/\xce");
+  o[std::string("key\xff")] = "ok \xE2\x82\xAC";  // the euro sign is valid and stays
+  std::string text = Stringify(o);
+  auto back = ParseJson(text);
+  ASSERT_TRUE(back.ok()) << text;
+  EXPECT_EQ(back->at("error").get_string(),
+            "no such endpoint: GE\xEF\xBF\xBD\xEF\xBF\xBD /v1/\xEF\xBF\xBD");
+  EXPECT_EQ(back->at("key\xEF\xBF\xBD").get_string(), "ok \xE2\x82\xAC");
+}
+
 TEST(Stringify, RendersNumbersAsJavaScriptDoes) {
   EXPECT_EQ(Stringify(json::value(1.0)), "1");
   EXPECT_EQ(Stringify(json::value(-3.0)), "-3");

@@ -160,5 +160,23 @@ TEST(UrlTest, ParseHostForEntries) {
   EXPECT_FALSE(ParseHost("a/b").ok());
 }
 
+// Found by fuzz/url_fuzzer.cc: WHATWG keeps "169..." a name, but the name we match and resolve
+// loses its trailing dots, and "169" is the address 0.0.0.169 to getaddrinfo.
+TEST(UrlTest, RefusesANameThatIsANumberOnceItsTrailingDotsAreGone) {
+  for (const char* url : {"http://169.../", "http://1.2.3.4../x", "http://0x7f...:80/"}) {
+    auto u = ParseUrl(url);
+    ASSERT_FALSE(u.ok()) << url << " parsed to " << u->Href();
+    EXPECT_NE(u.status().message().find("ends in a number"), std::string::npos)
+        << u.status().message();
+  }
+  auto one_dot = ParseUrl("http://127.1./");  // one trailing dot: still the address
+  ASSERT_TRUE(one_dot.ok());
+  ASSERT_TRUE(one_dot->ip.has_value());
+  EXPECT_EQ(one_dot->ip->Format(), "127.0.0.1");
+  auto name = ParseUrl("http://example.com../");
+  ASSERT_TRUE(name.ok());
+  EXPECT_EQ(name->HostForMatching(), "example.com");
+}
+
 }  // namespace
 }  // namespace ps::http

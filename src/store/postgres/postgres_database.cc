@@ -532,6 +532,7 @@ PostgresDatabase::PostgresDatabase(std::string conninfo, size_t pool_max,
 PostgresDatabase::~PostgresDatabase() = default;
 
 const Dialect& PostgresDatabase::dialect() const { return kDialect; }
+const Dialect& PostgresDatabase::StaticDialect() { return kDialect; }
 
 ConnectionHandle PostgresDatabase::Acquire() {
   std::unique_lock<std::mutex> lock(mu_);

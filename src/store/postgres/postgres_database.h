@@ -40,6 +40,8 @@ class PostgresDatabase : public Database {
   ~PostgresDatabase() override;
 
   const Dialect& dialect() const override;
+  // The same, without a database: what renders SQL for this backend.
+  static const Dialect& StaticDialect();
   ConnectionHandle Acquire() override;
 
  private:

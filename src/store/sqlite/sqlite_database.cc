@@ -280,6 +280,7 @@ SqliteDatabase::SqliteDatabase(std::string path)
 SqliteDatabase::~SqliteDatabase() = default;
 
 const Dialect& SqliteDatabase::dialect() const { return kDialect; }
+const Dialect& SqliteDatabase::StaticDialect() { return kDialect; }
 
 Result<std::unique_ptr<Connection>> SqliteDatabase::NewConnection() {
   sqlite3* raw = nullptr;

@@ -26,6 +26,8 @@ class SqliteDatabase : public Database {
   ~SqliteDatabase() override;
 
   const Dialect& dialect() const override;
+  // The same, without a database: what renders SQL for this backend.
+  static const Dialect& StaticDialect();
   ConnectionHandle Acquire() override;
 
  private:
