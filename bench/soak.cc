@@ -3,7 +3,6 @@
 
 #include <archive.h>
 #include <archive_entry.h>
-#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -39,6 +38,18 @@ double StatusField(pid_t pid, const std::string& name) {
     if (line.rfind(name + ":", 0) == 0) return std::atof(line.c_str() + name.size() + 1);
   }
   return -1;
+}
+
+// Whether the process still runs: a host that exited stays a zombie until the ServeProcess reaps
+// it, and kill(pid, 0) succeeds on a zombie.
+bool Running(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat;
+  std::getline(in, stat);
+  size_t paren = stat.rfind(')');
+  if (paren == std::string::npos || paren + 2 >= stat.size()) return false;
+  char state = stat[paren + 2];
+  return state != 'Z' && state != 'X';
 }
 
 int OpenDescriptors(pid_t pid) {
@@ -100,6 +111,9 @@ std::string CodeOf(long status, const std::string& body) {
 
 std::string Clip(const std::string& s) { return s.size() <= 300 ? s : s.substr(0, 300) + "…"; }
 
+// Latencies kept per sample period (beyond it, calls are counted but not timed).
+constexpr size_t kMaxPeriodSamples = 2'000'000;
+
 // Everything the threads share: the period's latencies, failures, injected outcomes.
 struct Ledger {
   std::mutex mu;
@@ -108,12 +122,30 @@ struct Ledger {
   std::vector<std::string> failure_texts;                      // the first few
   std::map<std::string, std::map<std::string, int>> injected;  // kind -> code ("ok") -> count
 
+  // Honest calls that ended with a per-invocation limit (documented, so not a failure of the
+  // run, but reported: an honest plugin should not meet one), by code, and the first few.
+  std::map<std::string, int> limited;
+  std::vector<std::string> limited_texts;
+
   void Fail(const std::string& text) {
     std::lock_guard<std::mutex> l(mu);
     ++failures;
     if (failure_texts.size() < 20) failure_texts.push_back(text);
   }
+  void Limit(const std::string& code, const std::string& text) {
+    std::lock_guard<std::mutex> l(mu);
+    ++limited[code];
+    if (limited_texts.size() < 20) limited_texts.push_back(text);
+  }
 };
+
+// The per-invocation limits of docs/operating.md "Limits": what a call may end with without
+// failing the run ("fails if any call fails other than by a documented limit").
+bool IsLimitCode(const std::string& code) {
+  return code == "cpu_limit_exceeded" || code == "memory_limit_exceeded" ||
+         code == "wall_time_exceeded" || code == "subrequest_limit_exceeded" ||
+         code == "bridge_call_limit_exceeded";
+}
 
 // ---- the callers --------------------------------------------------------------------------------
 
@@ -146,7 +178,7 @@ void Caller(const ServeProcess& serve, int index, std::chrono::steady_clock::tim
     // The tour (every ctx API, an email, a media upload) is heavier: one round in ten.
     if (i % 10 == 0)
       round.push_back(
-          {"POST", h + "/v1/plugins/ctx-tour/routes/tour", R"({"collection":"posts"})"});
+          {"POST", h + "/v1/plugins/ctx-tour/routes/tour", R"({"input":{"collection":"posts"}})"});
     for (auto& call : round) {
       if (stop) break;
       if (auto at = call.url.find("{id}"); at != std::string::npos) {
@@ -160,11 +192,20 @@ void Caller(const ServeProcess& serve, int index, std::chrono::steady_clock::tim
       {
         std::lock_guard<std::mutex> l(ledger.mu);
         ++ledger.calls;
-        ledger.period.Add(us);
+        if (ledger.period.count() < kMaxPeriodSamples) ledger.period.Add(us);
       }
       if (status < 200 || status > 299) {
-        ledger.Fail(call.method + " " + call.url + ": " + std::to_string(status) + " " +
-                    Clip(resp));
+        std::string text =
+            call.method + " " + call.url + ": " + std::to_string(status) + " " + Clip(resp);
+        if (std::string code = CodeOf(status, resp); IsLimitCode(code))
+          ledger.Limit(code, text);
+        else
+          ledger.Fail(text);
+        // A host that stopped answering fails every call at once: pace the retries instead of
+        // spinning until the sampler notices.
+        if (status == 0)
+          PollUntil([] { return false; }, std::chrono::milliseconds(200),
+                    std::chrono::milliseconds(50), &stop);
         continue;
       }
       if (call.method == "POST" && call.url.find("/v1/content/posts") != std::string::npos) {
@@ -296,6 +337,13 @@ int RunSoak(const SoakOptions& opt) {
     return 1;
   }
   const std::string tmp = tmpl;
+  struct RemoveAtExit {
+    std::string dir;
+    ~RemoveAtExit() {
+      std::error_code ec;
+      fs::remove_all(dir, ec);
+    }
+  } remove_tmp{tmp};
   std::fprintf(stderr, "ps_bench --soak: %.1f min, a sample every %.0f s, %d callers\n",
                opt.minutes, opt.sample_seconds, opt.callers);
   int status = 0;
@@ -366,7 +414,7 @@ int RunSoak(const SoakOptions& opt) {
                   s.threads, s.plugin_processes, s.p50_ms, s.p99_ms,
                   static_cast<long long>(s.calls), static_cast<long long>(s.failures));
       std::fflush(stdout);
-      if (::kill(serve.pid(), 0) != 0) {
+      if (!Running(serve.pid())) {
         ledger.Fail("the host exited");
         break;
       }
@@ -428,6 +476,9 @@ int RunSoak(const SoakOptions& opt) {
       injected[kind] = std::move(o);
     }
     for (const auto& f : ledger.failure_texts) std::printf("failure: %s\n", f.c_str());
+    for (const auto& [code, n] : ledger.limited)
+      std::printf("honest calls ended by a limit: %s=%d\n", code.c_str(), n);
+    for (const auto& f : ledger.limited_texts) std::printf("  limit: %s\n", f.c_str());
     bool passed = ledger.failures == 0 && samples.size() >= 2 && (!judged || grew.empty());
     if (samples.size() < 2) std::printf("failure: fewer than two samples\n");
     std::printf("soak: %s (%lld calls, %lld failed%s)\n", passed ? "passed" : "FAILED",
@@ -463,11 +514,16 @@ int RunSoak(const SoakOptions& opt) {
     json::array failures;
     for (const auto& f : ledger.failure_texts) failures.push_back(json::value(f));
     doc["failures"] = std::move(failures);
+    json::object limited;
+    for (const auto& [code, n] : ledger.limited) limited[code] = n;
+    doc["limited"] = std::move(limited);
+    json::array limited_texts;
+    for (const auto& f : ledger.limited_texts) limited_texts.push_back(json::value(f));
+    doc["limited_texts"] = std::move(limited_texts);
     doc["calls"] = ledger.calls;
     doc["passed"] = passed;
   }  // the host stops here
   std::error_code ec;
-  fs::remove_all(tmp, ec);
   fs::create_directories(fs::path(opt.json_path).parent_path(), ec);
   if (!WriteFileText(opt.json_path, Stringify(doc) + "\n")) {
     std::fprintf(stderr, "ps_bench --soak: cannot write %s\n", opt.json_path.c_str());

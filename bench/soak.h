@@ -9,11 +9,14 @@
 // host's resident memory, open descriptors and threads (/proc), its plugin processes, and the
 // callers' latency percentiles for the period, prints a row and keeps it.
 //
-// Verdict: the run fails when any caller's call fails at all, when an injected call fails other
-// than with its documented limit code, or (except with --smoke) when a least-squares line
-// through the samples after the warm-up (the first fifth) rises by more than its allowance over
-// the run: resident memory 16 MiB or 10 % of its median, descriptors 8, threads 4, median
-// latency its own median (a doubling).
+// Verdict: the run fails when the host exits, when any caller's call fails other than with a
+// per-invocation limit code (those are counted and reported: an honest plugin should not meet
+// one, but a V8 collection charged to an invocation can make it), when an
+// injected call ends other than with a documented limit code (or, for the churn plugin, fails),
+// when there are fewer than two samples, or, except with --smoke and when at least five samples
+// follow the warm-up (the first fifth), when a least-squares line through those samples rises by
+// more than its allowance over the run: resident memory 16 MiB or 10 % of its median,
+// descriptors 8, threads 4, median latency its own median (a doubling).
 #pragma once
 
 #include <string>

@@ -1,16 +1,16 @@
 // The host API's request handling (server/api.h Api::Handle, server/http_server.h SplitTarget):
 // everything after Beast has framed a request. The whole host is built in-process on a real
-// SQLite database, as `serve` builds it, except that plugin processes cannot start (the runtime
-// is /bin/false), so no input spawns anything. Input: the method, a newline, the target, a
+// SQLite database, as `serve` builds it, except that no plugin can start: the runtime and the
+// launcher are /bin/false, so an install that gets as far as starting a process fails at once.
+// The site lives across inputs, as a host's does. Input: the method, a newline, the target, a
 // newline, header lines `name: value`, an empty line, then the body. The admin token is added
 // unless the input sends its own Authorization header.
 //
 // Properties beyond "no crash, no leak, no undefined behaviour":
-// - every error is the documented envelope {"error":{"code","message"}} whose code is one of
+// - every JSON error is the documented envelope {"error":{"code","message"}} whose code is one of
 //   docs/operating.md's (common/error_code.h), with that code's HTTP status;
 // - the admin token guards /v1/: a request there with another Authorization header gets 401,
 //   whatever its path, method or body.
-#include <unistd.h>
 
 #include <boost/asio/thread_pool.hpp>
 #include <cctype>
@@ -47,12 +47,9 @@ struct Host {
 
 Host& TheHost() {
   static Host* host = [] {
-    char tmpl[] = "/tmp/ps-fuzz-api-XXXXXX";
-    std::string dir = ::mkdtemp(tmpl) ? tmpl : "/tmp";
     auto h = new Host;
-    auto db = ps::store::OpenDatabase("sqlite:" + dir + "/site.db");
-    PS_FUZZ_CHECK(db.ok(), db.status().message());
-    h->db = std::move(db).value();
+    std::string dir;
+    h->db = ps::fuzz::OpenScratchSite("api", &dir);
     ps::runner::RunnerOptions ro;
     ro.data_dir = dir + "/data";
     ro.workerd_path = "/bin/false";

@@ -7,11 +7,11 @@
 // Properties beyond "no crash, no leak, no undefined behaviour":
 // - the envelope is always one of the documented ones (bridge.md §2.3): 200 {"result":…} (or {}
 //   for a void method), or
-//   400/401/404/413/500/503 with {"error":"…"} (a 503 fence adds its code), and JSON;
+//   400/401/404/413/500 with {"error":"…"}, or the fence's 503 {"error":{code, message}}; and
+//   JSON;
 // - capabilities hold: the plugin with none never gets a 200 from a method that needs one
 //   (content/, media/, taxonomy/, users/, email/, http/);
 // - a forged Authorization header never gets past step 1 (401).
-#include <unistd.h>
 
 #include <cstddef>
 #include <cstdint>
@@ -45,12 +45,9 @@ struct Host {
 
 Host& TheHost() {
   static Host* host = [] {
-    char tmpl[] = "/tmp/ps-fuzz-bridge-XXXXXX";
-    std::string dir = ::mkdtemp(tmpl) ? tmpl : "/tmp";
     auto h = new Host;
-    auto db = ps::store::OpenDatabase("sqlite:" + dir + "/site.db");
-    PS_FUZZ_CHECK(db.ok(), db.status().message());
-    h->db = std::move(db).value();
+    std::string dir;
+    h->db = ps::fuzz::OpenScratchSite("bridge", &dir);
     ps::bridge::BridgeOptions options;
     options.log = [](const std::string&, ps::bridge::LogLevel, const std::string&,
                      const ps::json::value&) {};
@@ -101,10 +98,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     case 404:
     case 413:
     case 500:
-    case 503:
       PS_FUZZ_CHECK(o.contains("error") && o.at("error").is_string(),
                     "an error reply without an error text: " + r.body);
       break;
+    case 503: {  // the content-write fence: {"error":{"code","message","status":503}}
+      const auto* e = o.if_contains("error");
+      PS_FUZZ_CHECK(e && e->is_object() && e->get_object().contains("code") &&
+                        e->get_object().contains("message"),
+                    "a 503 that is not the fence's envelope: " + r.body);
+      break;
+    }
     default:
       PS_FUZZ_CHECK(false, "undocumented status " + std::to_string(r.status) + ": " + r.body);
   }

@@ -1,12 +1,18 @@
 // Shared by the fuzz targets: property checks that stop the run with a message (libFuzzer then
-// saves the input as a crash), and a reader that splits one input into typed pieces.
+// saves the input as a crash), a reader that splits one input into typed pieces, and the scratch
+// site database of the targets that need one.
 #pragma once
+
+#include <unistd.h>
 
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <string>
 #include <string_view>
+
+#include "store/database.h"
 
 namespace ps::fuzz {
 
@@ -50,5 +56,15 @@ class Reader {
  private:
   std::string_view rest_;
 };
+
+// A fresh SQLite site database (the schema the host makes) in a new directory `ps-fuzz-<name>-*`
+// under the working directory, which fuzz/run gives each run and removes. Sets *dir to it.
+inline std::unique_ptr<store::Database> OpenScratchSite(const std::string& name, std::string* dir) {
+  std::string tmpl = "ps-fuzz-" + name + "-XXXXXX";
+  *dir = ::mkdtemp(tmpl.data()) ? tmpl : ".";
+  auto db = store::OpenDatabase("sqlite:" + *dir + "/site.db");
+  PS_FUZZ_CHECK(db.ok(), db.status().message());
+  return std::move(db).value();
+}
 
 }  // namespace ps::fuzz

@@ -177,7 +177,7 @@ for i, (mode, method, body) in enumerate(calls):
     write("bridge", f"c{i:02d}", bytes([mode]) + method.encode() + b"\n" + json.dumps(body).encode())
 write("bridge", "forged", bytes([2]) + b"kv/get\nBearer eyJ4Ijo1fQ.AAAA\n{\"key\":\"k\"}")
 write("bridge", "not-json", bytes([0]) + b"kv/set\n{\"key\": ")
-write("bridge", "deep", bytes([0]) + b"kv/set\n" + b"[" * 5000)
+write("bridge", "deep", bytes([0]) + b"kv/set\n" + b"[" * 4000)  # within -max_len=4096
 
 # ---- api: method \n target \n headers \n\n body ---------------------------------------------
 requests = [
@@ -188,15 +188,15 @@ requests = [
     ("DELETE", "/v1/plugins/hello?keepData=true", [], ""),
     ("POST", "/v1/plugins/hello/hooks/content:beforeSave", [("content-type", "application/json")], '{"event":{"content":{}}}'),
     ("POST", "/v1/plugins/hello/routes/a/b%2F..%2Fc?x=%00", [], '{"input":1}'),
-    ("POST", "/v1/plugins", [("content-type", "application/gzip")], "\x1f\x8b\x08\x00"),
-    ("PUT", "/v1/plugins/hello", [("content-type", "application/gzip")], "\x1f\x8b"),
+    ("POST", "/v1/plugins", [("content-type", "application/gzip")], b"\x1f\x8b\x08\x00"),
+    ("PUT", "/v1/plugins/hello", [("content-type", "application/gzip")], b"\x1f\x8b\x08\x00"),
     ("POST", "/v1/plugins/hello/enable", [], ""),
     ("POST", "/v1/hooks/content:afterSave", [], '{"event":{}}'),
     ("GET", "/v1/collections", [], ""),
     ("POST", "/v1/collections", [], '{"slug":"posts","fields":[{"slug":"title","type":"string"}]}'),
     ("PUT", "/v1/content/posts/01J", [], '{"data":{"title":"y"},"status":"published"}'),
     ("GET", "/v1/media?limit=2", [], ""),
-    ("POST", "/v1/media", [("content-type", "image/png"), ("x-filename", "a.png")], "\x89PNG"),
+    ("POST", "/v1/media", [("content-type", "image/png"), ("x-filename", "a.png")], b"\x89PNG\r\n"),
     ("POST", "/v1/users", [], '{"email":"a@b.c","role":50}'),
     ("GET", "/_emdash/api/media/file/..%2fsite.db", [], ""),
     ("GET", "/v1/plugins/..%2F..%2Fetc", [], ""),
@@ -209,5 +209,6 @@ requests = [
 ]
 for i, (method, target, headers, body) in enumerate(requests):
     head = "".join(f"{k}: {v}\n" for k, v in headers)
-    write("api", f"r{i:02d}", f"{method}\n{target}\n{head}\n{body}")
+    body = body if isinstance(body, bytes) else body.encode()
+    write("api", f"r{i:02d}", f"{method}\n{target}\n{head}\n".encode() + body)
 print("seeds written under", root / "corpus")

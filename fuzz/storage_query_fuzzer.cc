@@ -9,7 +9,6 @@
 // - the SQL is valid: on a real SQLite site database (store::OpenDatabase, the schema the host
 //   makes) every query that renders also runs;
 // - failures are InvalidArgument (the text the plugin sees).
-#include <unistd.h>
 
 #include <cstddef>
 #include <cstdint>
@@ -53,13 +52,8 @@ void Disguise(json::value& v) {
 }
 
 ps::store::Database& Site() {
-  static std::unique_ptr<ps::store::Database> db = [] {
-    char tmpl[] = "/tmp/ps-fuzz-storage-XXXXXX";
-    std::string dir = ::mkdtemp(tmpl) ? tmpl : "/tmp";
-    auto opened = ps::store::OpenDatabase("sqlite:" + dir + "/site.db");
-    PS_FUZZ_CHECK(opened.ok(), opened.status().message());
-    return std::move(opened).value();
-  }();
+  static std::string dir;
+  static std::unique_ptr<ps::store::Database> db = ps::fuzz::OpenScratchSite("storage", &dir);
   return *db;
 }
 

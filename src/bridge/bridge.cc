@@ -3,11 +3,11 @@
 #include <spdlog/spdlog.h>
 
 #include <optional>
-#include <regex>
 #include <set>
 
 #include "bridge/methods.h"
 #include "bridge/params.h"
+#include "common/char_class.h"
 #include "common/ids.h"
 
 namespace ps::bridge {
@@ -31,17 +31,16 @@ std::string ErrorBody(const std::string& message) {
   return Stringify(o);
 }
 
-const std::regex& PluginIdRe() {
-  static const std::regex re("^[a-z][a-z0-9_-]*$");
-  return re;
+// ^[a-z][a-z0-9_-]*$, ^[a-zA-Z][a-zA-Z0-9_-]*$ and ^[a-zA-Z][a-zA-Z0-9_]*$: what may become part
+// of an index name.
+bool IsPluginId(std::string_view s) {
+  return IsWord(s, kLower, kLower | kDigit | kUnderscore | kHyphen);
 }
-const std::regex& CollectionRe() {
-  static const std::regex re("^[a-zA-Z][a-zA-Z0-9_-]*$");
-  return re;
+bool IsCollection(std::string_view s) {
+  return IsWord(s, kLower | kUpper, kLower | kUpper | kDigit | kUnderscore | kHyphen);
 }
-const std::regex& FieldRe() {
-  static const std::regex re("^[a-zA-Z][a-zA-Z0-9_]*$");
-  return re;
+bool IsField(std::string_view s) {
+  return IsWord(s, kLower | kUpper, kLower | kUpper | kDigit | kUnderscore);
 }
 
 }  // namespace
@@ -135,15 +134,15 @@ void Bridge::RegisterPlugin(const manifest::Manifest& m) {
 
   // Dynamic expression indexes (bridge.md §5.6). Failures are logged, never thrown: a plugin
   // whose index cannot be built still works, only slower.
-  if (!std::regex_match(m.id, PluginIdRe()) || m.id.size() > 128) return;
+  if (!IsPluginId(m.id) || m.id.size() > 128) return;
   auto conn = db_.Acquire();
   std::set<std::string> declared;
   for (const auto& c : m.storage) {
-    if (!std::regex_match(c.name, CollectionRe()) || c.name.size() > 128) continue;
+    if (!IsCollection(c.name) || c.name.size() > 128) continue;
     auto make = [&](const std::vector<std::string>& flds, bool unique) {
       if (flds.empty()) return;
       for (const auto& f : flds)
-        if (!std::regex_match(f, FieldRe()) || f.size() > 128) return;
+        if (!IsField(f) || f.size() > 128) return;
       std::string name = std::string(unique ? "uidx" : "idx") + "_plugin_" + m.id + "_" + c.name;
       std::string exprs;
       for (const auto& f : flds) {

@@ -4,10 +4,10 @@
 
 #include <algorithm>
 #include <array>
-#include <regex>
 
 #include "bridge/methods.h"
 #include "bridge/params.h"
+#include "common/char_class.h"
 #include "common/ids.h"
 #include "store/schema_registry.h"
 #include "store/site_schema.h"
@@ -22,10 +22,8 @@ bool IsSystem(std::string_view c, bool with_byline) {
   return store::IsSystemColumn(c);
 }
 
-const std::regex& IdentRe() {
-  static const std::regex re("^[a-z][a-z0-9_]*$");
-  return re;
-}
+// ^[a-z][a-z0-9_]*$: collection and content field names.
+bool IsIdent(std::string_view s) { return IsWord(s, kLower, kLower | kDigit | kUnderscore); }
 
 MonotonicUlid& RevisionIds() {
   static MonotonicUlid ids;
@@ -33,7 +31,7 @@ MonotonicUlid& RevisionIds() {
 }
 
 Status CheckCollection(const std::string& c) {
-  if (!std::regex_match(c, IdentRe())) return InvalidArgument("Invalid collection name: " + c);
+  if (!IsIdent(c)) return InvalidArgument("Invalid collection name: " + c);
   return Status::Ok();
 }
 
@@ -108,11 +106,23 @@ std::string ToLower(std::string s) {
   return s;
 }
 
+// ^[a-z]{2,3}(-[a-z0-9]{2,8})*$, any case.
+bool IsLocaleCode(std::string_view s) {
+  size_t dash = s.find('-');
+  if (!AllIn(s.substr(0, dash), kLower | kUpper, 2, 3)) return false;
+  // Each turn consumes a dash, so there are at most as many turns as characters.
+  for (size_t n = 0, turns = s.size(); dash != std::string_view::npos && n < turns; ++n) {
+    s.remove_prefix(dash + 1);
+    dash = s.find('-');
+    if (!AllIn(s.substr(0, dash), kLower | kUpper | kDigit, 2, 8)) return false;
+  }
+  return dash == std::string_view::npos;
+}
+
 // Locale resolution of content/create (§3.3).
 Result<std::string> ResolveLocale(const SiteConfig& site, const std::optional<std::string>& given) {
   if (!given) return site.default_locale.empty() ? std::string("en") : site.default_locale;
-  static const std::regex re("^[a-z]{2,3}(-[a-z0-9]{2,8})*$", std::regex::icase);
-  if (!std::regex_match(*given, re)) {
+  if (!IsLocaleCode(*given)) {
     return InvalidArgument("Invalid locale code: " + Quote(*given));
   }
   if (site.locales.empty()) return *given;
@@ -142,7 +152,7 @@ Result<json::object> CreateOne(store::Connection& conn, const std::string& colle
                                     int64_t(1), id,          locale};
   for (const auto& kv : data) {
     std::string k(kv.key());
-    if (IsSystem(k, false) || !std::regex_match(k, IdentRe())) continue;
+    if (IsSystem(k, false) || !IsIdent(k)) continue;
     cols.push_back(k);
     args.push_back(ToSql(kv.value()));
   }
@@ -193,7 +203,7 @@ Status CheckContentField(const std::string& k) {
     return InvalidArgument("content field name must be 128 characters or less, got " +
                            std::to_string(k.size()));
   }
-  if (!std::regex_match(k, IdentRe())) {
+  if (!IsIdent(k)) {
     return InvalidArgument("content field name must match /^[a-z][a-z0-9_]*$/ (got \"" + k + "\")");
   }
   return Status::Ok();

@@ -3,10 +3,10 @@
 #include <spdlog/spdlog.h>
 
 #include <cmath>
-#include <regex>
 
 #include "bridge/methods.h"
 #include "bridge/params.h"
+#include "common/char_class.h"
 #include "common/encoding.h"
 #include "common/ids.h"
 
@@ -75,8 +75,7 @@ std::string Extension(const std::string& filename) {
   size_t dot = base.rfind('.');
   if (dot == std::string::npos) return "";
   std::string ext = base.substr(dot);
-  static const std::regex re("^\\.[a-z0-9]{1,10}$", std::regex::icase);
-  return std::regex_match(ext, re) ? ext : "";
+  return AllIn(std::string_view(ext).substr(1), kLower | kUpper | kDigit, 1, 10) ? ext : "";
 }
 
 Result<CallResult> MediaUpload(CallContext& c) {

@@ -3,23 +3,22 @@
 
 #include <algorithm>
 #include <cmath>
-#include <regex>
 
 #include "bridge/methods.h"
 #include "bridge/params.h"
+#include "common/char_class.h"
 #include "common/encoding.h"
 
 namespace ps::bridge {
 namespace {
 
 Status CheckField(const std::string& f, const char* label) {
-  static const std::regex re("^[a-zA-Z][a-zA-Z0-9_]*$");
   if (f.empty()) return InvalidArgument(std::string(label) + " must be a non-empty string");
   if (f.size() > 128) {
     return InvalidArgument(std::string(label) + " must be 128 characters or less, got " +
                            std::to_string(f.size()));
   }
-  if (!std::regex_match(f, re)) {
+  if (!IsWord(f, kLower | kUpper, kLower | kUpper | kDigit | kUnderscore)) {
     return InvalidArgument(std::string(label) + " must match /^[a-zA-Z][a-zA-Z0-9_]*$/ (got \"" +
                            f + "\")");
   }

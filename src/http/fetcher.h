@@ -56,7 +56,9 @@ namespace ps::http {
 using Resolver = std::function<Result<std::vector<IpAddress>>(const std::string& host)>;
 
 // Step 3's decision for one hop of plugin `id` to `url` (an http or https URL): the addresses
-// curl may connect to, or the PermissionDenied the plugin sees. An IP host is checked as the
+// curl may connect to, or the failure the plugin sees (PermissionDenied for a blocked name or
+// address, Unavailable when the name has no addresses, or the resolver's own failure). An IP
+// host is checked as the
 // address it denotes; a name is refused by name, else resolved with `resolve` and every address
 // checked. Only `exceptions` lift a block. Every returned address is public unicast or covered
 // by an exception (fuzz/url_fuzzer.cc holds it to that).

@@ -4,6 +4,8 @@
 
 #include <vector>
 
+#include "common/json.h"
+
 namespace ps::http {
 namespace {
 
@@ -368,9 +370,8 @@ Result<ParsedHost> ParseHost(std::string_view input) {
   std::string_view bare(host);
   while (!bare.empty() && bare.back() == '.') bare.remove_suffix(1);
   if (!bare.empty() && EndsInANumber(bare)) {
-    return InvalidArgument(
-        "the host \"" + host +
-        "\" ends in a number after its trailing dots but is not an IPv4 address");
+    return InvalidArgument("the host " + Quote(host) +
+                           " ends in a number after its trailing dots but is not an IPv4 address");
   }
   return ParsedHost{host, std::nullopt};
 }

@@ -2,8 +2,8 @@
 
 #include <algorithm>
 #include <array>
-#include <regex>
 
+#include "common/char_class.h"
 #include "common/ids.h"
 
 namespace ps::store {
@@ -78,17 +78,16 @@ bool IsSystemColumn(std::string_view column) {
 bool IsFieldType(const std::string& type) { return !SqlType(type).empty(); }
 
 Status CreateCollection(Database& db, const CollectionSpec& spec) {
-  static const std::regex ident("^[a-z][a-z0-9_]*$");
   // The table name ec_<slug> must be kept whole by the backend (PostgreSQL: 63 bytes).
   const size_t max_slug = std::min<size_t>(63, db.dialect().MaxIdentifierBytes() - 3);
-  if (!std::regex_match(spec.slug, ident) || spec.slug.size() > max_slug) {
+  if (!IsWord(spec.slug, kLower, kLower | kDigit | kUnderscore) || spec.slug.size() > max_slug) {
     return InvalidArgument("collection slug \"" + spec.slug +
                            "\" must match ^[a-z][a-z0-9_]*$ (at most " + std::to_string(max_slug) +
                            " characters)");
   }
   std::vector<std::string> seen;
   for (const auto& f : spec.fields) {
-    if (!std::regex_match(f.slug, ident) || f.slug.size() > 63) {
+    if (!IsWord(f.slug, kLower, kLower | kDigit | kUnderscore) || f.slug.size() > 63) {
       return InvalidArgument("field slug \"" + f.slug + "\" must match ^[a-z][a-z0-9_]*$");
     }
     if (IsSystemColumn(f.slug)) {

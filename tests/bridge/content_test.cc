@@ -282,6 +282,21 @@ TEST_F(ContentTest, CreateRefusesPathTraversalAndInjectionCollectionNames) {
   EXPECT_EQ(CountRows(), 0);
 }
 
+// Found by fuzz/bridge_fuzzer.cc: the name check was a std::regex, whose matcher recurses per
+// character; a name a few thousand characters long overflowed the host's stack.
+TEST_F(ContentTest, AVeryLongCollectionOrLocaleIsRefusedWithoutExhaustingTheStack) {
+  std::string name = "posts" + std::string(1 << 20, 'u') + "!";
+  std::string err = Err(rw_, "content/updateMany",
+                        R"({"collection":")" + name + R"(","items":[{"id":"x","data":{}}]})");
+  EXPECT_EQ(err.rfind("Invalid collection name: posts", 0), 0u) << err.substr(0, 80);
+  std::string locale = "en";
+  for (int i = 0; i < 200000; ++i) locale += "-ab";
+  EXPECT_EQ(Err(rw_, "content/create",
+                R"({"collection":"posts","data":{},"options":{"locale":")" + locale + "-x\"}}"),
+            "Invalid locale code: \"" + locale + "-x\"");
+  EXPECT_EQ(CountRows(), 0);
+}
+
 // --- locales
 
 TEST_F(ContentTest, CreateWithExplicitLocaleStoresIt) {
@@ -306,7 +321,8 @@ TEST_F(ContentTest, EmptyOptionsUseDefaultLocale) {
 }
 
 TEST_F(ContentTest, InvalidLocaleCodeIsRefusedBeforeInserting) {
-  for (const char* l : {"e", "english", "en_US", "en-", "en-a", "fr-toolongsub", "1en", "en us"}) {
+  for (const char* l : {"e", "english", "en_US", "en-", "en-a", "fr-toolongsub", "1en", "en us",
+                        "en--ab", "-en", "en-ab-", "en-a1b2c3d4e"}) {
     EXPECT_EQ(Err(rw_, "content/create",
                   R"({"collection":"posts","data":{},"options":{"locale":)" + Quote(l) + "}}"),
               std::string("Invalid locale code: \"") + l + "\"")

@@ -199,9 +199,8 @@ async function withHttpServer(fn) {
 
 const b64 = (text) => Buffer.from(text, "utf8").toString("base64");
 
-/** The steps' results from a `steps` route envelope. */
-// Sorts the items of step `i`'s content.list answer by slug, in place, where the order is not
-// part of what is compared.
+/** Sorts the items of step `i`'s content.list answer by slug, in place, where the order is not
+ * part of what is compared. */
 function sortListBySlug(envelope, i) {
   const items = envelope?.data?.[i]?.value?.items;
   if (!Array.isArray(items)) return;
@@ -209,6 +208,7 @@ function sortListBySlug(envelope, i) {
   items.sort((a, b) => (slug(a) < slug(b) ? -1 : slug(a) > slug(b) ? 1 : 0));
 }
 
+/** The steps' results from a `steps` route envelope. */
 function stepResults(envelope) {
   assert.equal(envelope.success, true, `steps route failed: ${JSON.stringify(envelope.error)}`);
   return envelope.data;
