@@ -2,8 +2,8 @@
 
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <filesystem>
-#include <thread>
 
 namespace ps::bench {
 
@@ -30,21 +30,21 @@ ServeProcess::ServeProcess(const std::string& binary, const std::string& launche
     error_ = "cannot start " + binary;
     return;
   }
-  auto deadline = Clock::now() + std::chrono::seconds(60);
-  bool up = false;
-  for (int i = 0; i < 100000 && Clock::now() < deadline; ++i) {
-    int st = 0;
-    if (::waitpid(pid_, &st, WNOHANG) == pid_) {
-      UnregisterChild(pid_);
-      pid_ = -1;
-      error_ = "serve exited at start: " + log();
-      return;
-    }
-    if (fs::exists(address_file, ec)) {
-      up = true;
-      break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));  // polling for the address file
+  const auto limit = std::chrono::seconds(60);
+  const auto deadline = Clock::now() + limit;
+  bool exited = false;
+  bool up = PollUntil(
+      [&] {
+        int st = 0;
+        exited = ::waitpid(pid_, &st, WNOHANG) == pid_;
+        return exited || fs::exists(address_file, ec);
+      },
+      limit, std::chrono::milliseconds(10));
+  if (exited) {
+    UnregisterChild(pid_);
+    pid_ = -1;
+    error_ = "serve exited at start: " + log();
+    return;
   }
   if (!up) {
     error_ = "serve did not write its address in time: " + log();
@@ -54,13 +54,11 @@ ServeProcess::ServeProcess(const std::string& binary, const std::string& launche
   while (!token_.empty() && (token_.back() == '\n' || token_.back() == '\r')) token_.pop_back();
   UnixHttpClient client(socket_, {});
   std::string body;
-  for (int i = 0; i < 10000 && Clock::now() < deadline; ++i) {
-    if (client.Post("http://localhost/healthz", nullptr, &body, 1000) == 200) {
-      ok_ = true;
-      return;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));  // polling for health
-  }
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+  ok_ = PollUntil(
+      [&] { return client.Post("http://localhost/healthz", nullptr, &body, 1000) == 200; },
+      std::max(left, std::chrono::milliseconds(0)), std::chrono::milliseconds(10));
+  if (ok_) return;
   error_ = "serve did not become healthy: " + body + "\n" + log();
 }
 

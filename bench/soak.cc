@@ -1,8 +1,6 @@
 // `ps_bench --soak` (soak.h): the host under hours of mixed traffic, sampled every period.
 #include "soak.h"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -20,6 +18,7 @@
 #include <vector>
 
 #include "common/json.h"
+#include "manifest/tar_util.h"  // tests/: the tests' in-memory .tar.gz writer
 #include "serve_process.h"
 #include "util.h"
 
@@ -63,37 +62,12 @@ int OpenDescriptors(pid_t pid) {
 
 // ---- the churn plugin, as the host API's upload wants it ------------------------------------
 
-std::string TarGz(const std::vector<std::pair<std::string, std::string>>& files) {
-  std::string out;
-  archive* a = archive_write_new();
-  archive_write_add_filter_gzip(a);
-  archive_write_set_format_pax_restricted(a);
-  auto write_cb = [](archive*, void* data, const void* buf, size_t n) -> la_ssize_t {
-    static_cast<std::string*>(data)->append(static_cast<const char*>(buf), n);
-    return la_ssize_t(n);
-  };
-  archive_write_open(a, &out, nullptr, write_cb, nullptr);
-  for (const auto& [name, text] : files) {
-    archive_entry* e = archive_entry_new();
-    archive_entry_set_pathname(e, name.c_str());
-    archive_entry_set_size(e, la_int64_t(text.size()));
-    archive_entry_set_filetype(e, AE_IFREG);
-    archive_entry_set_perm(e, 0644);
-    archive_write_header(a, e);
-    archive_write_data(a, text.data(), text.size());
-    archive_entry_free(e);
-  }
-  archive_write_close(a);
-  archive_write_free(a);
-  return out;
-}
-
 std::string ChurnBundle(int n) {
   std::string manifest =
       R"({"id":"churn","version":"1.0.)" + std::to_string(n) + R"(","routes":["v"]})";
   std::string source =
       "export default { routes: { v: () => ({ v: " + std::to_string(n) + " }) } };\n";
-  return TarGz({{"package/manifest.json", manifest}, {"package/backend.js", source}});
+  return testing::MakeTarGz({{"package/manifest.json", manifest}, {"package/backend.js", source}});
 }
 
 // ---- answers ----------------------------------------------------------------------------------

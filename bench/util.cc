@@ -161,13 +161,10 @@ void StopChild(pid_t pid, std::chrono::milliseconds grace) {
   int st = 0;
   if (grace.count() > 0) {
     ::kill(pid, SIGTERM);
-    auto deadline = Clock::now() + grace;
-    for (int i = 0; i < 100000 && Clock::now() < deadline; ++i) {
-      if (::waitpid(pid, &st, WNOHANG) == pid) {
-        UnregisterChild(pid);
-        return;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));  // polling for the exit
+    if (PollUntil([&] { return ::waitpid(pid, &st, WNOHANG) == pid; }, grace,
+                  std::chrono::milliseconds(5))) {
+      UnregisterChild(pid);
+      return;
     }
   }
   ::kill(pid, SIGKILL);
