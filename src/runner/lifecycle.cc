@@ -182,6 +182,7 @@ void Runner::Impl::RestartShared(const std::vector<std::shared_ptr<Plugin>>& mem
   spec.config_file = kConfigFile;
   spec.ready_socket = probe->socket;
   spec.ready_auth = probe->invoke_auth;
+  spec.heap_mb = heap_mb;
   for (auto& m : members) spec.sockets.push_back(m->socket);
   spec.on_ready = [this, weak, probed](int gen, pid_t pid, const std::string& body) {
     auto first = probed.lock();
@@ -243,6 +244,7 @@ void Runner::Impl::Teardown(const std::shared_ptr<Plugin>& p) {
     fs::remove_all(p->dir, ec);
   }
   ::unlink(p->socket.c_str());
+  fs::remove_all(p->sock_dir, ec);
 }
 
 }  // namespace ps::runner

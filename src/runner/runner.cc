@@ -175,8 +175,15 @@ Result<PluginHandle> Runner::Load(const manifest::Bundle& bundle) {
   p->limits = impl.LimitsFor(m.id);
   std::string tag = std::to_string(p->handle.epoch);
   p->dir = impl.run_dir + "/" + SafeName(m.id) + "-" + tag;
-  p->socket = impl.run_dir + "/p" + tag + ".sock";
-  p->bridge_socket = impl.run_dir + "/b" + tag + ".sock";
+  p->sock_dir = impl.run_dir + "/s" + tag;
+  p->socket = p->sock_dir + "/w.sock";
+  p->bridge_socket = p->sock_dir + "/b.sock";
+  {
+    std::error_code dir_ec;
+    fs::create_directories(p->sock_dir, dir_ec);
+    if (dir_ec) return Internal("cannot create " + p->sock_dir + ": " + dir_ec.message());
+    ::chmod(p->sock_dir.c_str(), 0700);
+  }
   const auto& tokens = impl.bridge->tokens();
   std::string invoke_token = tokens.InvokeToken(m.id, m.version);
   p->invoke_auth = "Bearer " + invoke_token;
@@ -202,6 +209,7 @@ Result<PluginHandle> Runner::Load(const manifest::Bundle& bundle) {
   spec.config_file = kConfigFile;
   spec.ready_socket = p->socket;
   spec.ready_auth = p->invoke_auth;
+  spec.heap_mb = p->limits.memory_mb;
   spec.on_ready = [raw, weak](int gen, pid_t pid, const std::string& body) {
     if (auto sp = weak.lock()) raw->OnReady(sp, gen, pid, body);
   };
@@ -385,6 +393,7 @@ std::optional<PluginInfo> Runner::Info(const std::string& id) const {
   info.cpu_reprieves = p->cpu_reprieves;
   info.socket_path = p->socket;
   if (info.pid != 0) info.rss_bytes = ResidentBytes(info.pid).value_or(0);
+  if (info.pid != 0 && p->proc != 0) info.resources = impl_->supervisor->resources(p->proc);
   return info;
 }
 
@@ -412,6 +421,10 @@ uint64_t Runner::invoke_channels_opened() const { return impl_->invoke_channels_
 
 uint64_t Runner::bridge_channels_opened() const { return impl_->backing->channels_opened(); }
 size_t Runner::bridge_channels_open() const { return impl_->backing->channels_open(); }
+
+const workerd::Containment& Runner::containment() const {
+  return impl_->supervisor->containment();
+}
 
 bool Runner::network_namespace_active() const {
   return impl_->supervisor->network_namespace_active();

@@ -119,6 +119,7 @@ struct PluginInfo {
   // again instead of killed (runner/limits.h); each counted once.
   uint64_t cpu_reprieves = 0;
   int64_t rss_bytes = 0;    // resident memory of the plugin's process (0 when not running)
+  std::string resources;    // the kernel's resource wall of its running process ("" when none)
   std::string socket_path;  // where the plugin's worker listens (diagnostics, tests)
 };
 
@@ -188,6 +189,8 @@ class Runner {
   uint64_t bridge_channels_opened() const;
   size_t bridge_channels_open() const;
   bool network_namespace_active() const;
+  // The kernel's layers around every plugin process, decided at start (workerd/containment.h).
+  const workerd::Containment& containment() const;
 
   struct Impl;
 

@@ -77,7 +77,9 @@ struct Plugin {
   PluginHandle handle;
   manifest::Manifest manifest;
   Limits limits;
-  std::string dir, socket, bridge_socket, invoke_auth;
+  // dir: its config and modules (read-only to it); sock_dir: its sockets, the one directory it
+  // may write (under containment it sees nothing else of the host).
+  std::string dir, sock_dir, socket, bridge_socket, invoke_auth;
   std::vector<workerd::Module> modules;  // shared mode: this plugin's worker in the shared config
   std::atomic<workerd::Supervisor::Id> proc{0};
   bool always_on = false;

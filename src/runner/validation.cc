@@ -83,6 +83,7 @@ size_t Runner::Validate(const std::vector<const manifest::Bundle*>& bundles) {
   spec.config_file = kConfigFile;
   spec.ready_socket = batch[0].socket;
   spec.ready_auth = batch[0].auth;
+  spec.heap_mb = heap_mb;
   for (const auto& e : batch) spec.sockets.push_back(e.socket);
   spec.on_ready = [&](int, pid_t, const std::string& body) {
     // The first worker answered the supervisor's probe; the others answer here.

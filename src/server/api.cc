@@ -580,6 +580,18 @@ json::object Api::PluginJson(const PluginView& v) const {
   stats["limitKills"] = v.info ? v.info->limit_kills : 0;
   stats["cpuReprieves"] = v.info ? v.info->cpu_reprieves : 0;
   stats["memoryBytes"] = v.info ? v.info->rss_bytes : 0;
+  {
+    // The same layers for every process; the resource wall is this process's own.
+    json::array layers;
+    for (const auto& l : runner_.containment().layers()) {
+      if (l.active) layers.emplace_back(json::string(l.name));
+    }
+    json::object c;
+    c["layers"] = std::move(layers);
+    c["full"] = runner_.containment().full();
+    c["resources"] = v.info ? json::string(v.info->resources) : json::string();
+    o["containment"] = std::move(c);
+  }
   json::object errors;
   for (const auto& [code, n] : metrics_.Errors(v.id)) errors[code] = n;
   stats["errors"] = std::move(errors);
@@ -613,6 +625,26 @@ json::object Api::PluginJson(const PluginView& v) const {
   return o;
 }
 
+json::object Api::ContainmentJson() const {
+  const auto& c = runner_.containment();
+  json::object layers;
+  for (const auto& l : c.layers()) {
+    json::object one;
+    one["active"] = l.active;
+    one["detail"] = l.detail;
+    layers[l.name] = std::move(one);
+  }
+  json::object resources;
+  for (const auto& v : plugins_.List()) {
+    if (v.info && !v.info->resources.empty()) resources[v.id] = v.info->resources;
+  }
+  json::object o;
+  o["full"] = c.full();
+  o["layers"] = std::move(layers);
+  o["plugins"] = std::move(resources);
+  return o;
+}
+
 HttpResponse Api::Healthz(const HttpRequest&, const PathParams&) {
   json::object plugins;
   bool ok = true;
@@ -626,6 +658,7 @@ HttpResponse Api::Healthz(const HttpRequest&, const PathParams&) {
   json::object o;
   o["status"] = ok ? "ok" : "degraded";
   o["plugins"] = std::move(plugins);
+  o["containment"] = ContainmentJson();
   return Json(200, o);
 }
 

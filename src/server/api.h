@@ -44,6 +44,9 @@ class Api {
       runner::Runner& runner, ApiOptions options);
 
   HttpResponse Handle(const HttpRequest& request);
+  // What /healthz says of the kernel's wall: every layer (active, and how or why not) and each
+  // running plugin process's resource wall.
+  json::object ContainmentJson() const;
   // The body cap for a request (uploads get the larger one).
   size_t BodyLimit(const std::string& method, const std::string& target) const;
 

@@ -118,6 +118,33 @@ const std::vector<ServeOption>& Table() {
                                           : runner::IsolationMode::kPerPlugin;
          return Status::Ok();
        }},
+      {"containment", Kind::kString, "on|off",
+       "The kernel's wall around each plugin process: identity, namespaces, a new root, "
+       "seccomp, cgroups (default on; off only to diagnose)",
+       false,
+       [](ServeConfig& c, const std::string& where, const OptionValue& v) -> Status {
+         PS_TRY(OneOf(where, v.text, {"on", "off"}));
+         c.containment = v.text == "on";
+         return Status::Ok();
+       }},
+      {"require-containment", Kind::kString, "LEVEL",
+       "full: start no plugin unless every containment layer is available (default none)", false,
+       [](ServeConfig& c, const std::string& where, const OptionValue& v) -> Status {
+         PS_TRY(OneOf(where, v.text, {"none", "full"}));
+         c.require_containment = v.text == "full";
+         return Status::Ok();
+       }},
+      {"plugin-user", Kind::kString, "USER[:GID]",
+       "When serve runs as root: the unprivileged identity plugin processes run as, a name or a "
+       "uid (default nobody)",
+       false, PS_SET(c.plugin_user = v.text)},
+      {"plugin-cpu-percent", Kind::kInt, "N",
+       "Kernel CPU cap of each plugin process, in % of one CPU (default 100)", false,
+       [](ServeConfig& c, const std::string& where, const OptionValue& v) -> Status {
+         if (v.number > 6400) return InvalidArgument(where + ": at most 6400");
+         c.plugin_cpu_percent = int(v.number);
+         return Status::Ok();
+       }},
       {"idle-stop-s", Kind::kString, "N",
        "Stop a plugin's process after N seconds without a call; its next call starts it "
        "(default 300; never: keep every process running)",

@@ -46,6 +46,10 @@ struct ServeConfig {
   runner::Limits limits;
   std::map<std::string, runner::Limits> plugin_limits;
   runner::IsolationMode isolation = runner::IsolationMode::kPerPlugin;
+  bool containment = true;           // "containment": on (default) or off
+  bool require_containment = false;  // "require-containment": full
+  std::string plugin_user = "nobody";
+  int plugin_cpu_percent = 100;
   bool invoke_channel = true;  // "invocations": channel (default) or requests
   int64_t idle_stop_s = 300;   // "idle-stop-s": 0 (given as "never") keeps processes running
   std::vector<std::string> always_on;  // plugin ids, or "*"

@@ -247,6 +247,10 @@ int RunServe(const ServeConfig& cfg, std::ostream& out, std::ostream& err) {
   ro.plugin_limits = cfg.plugin_limits;
   ro.site = cfg.site;
   ro.env_passthrough = cfg.env_passthrough;
+  ro.supervision.containment.enabled = cfg.containment;
+  ro.supervision.containment.require_full = cfg.require_containment;
+  ro.supervision.containment.user = cfg.plugin_user;
+  ro.supervision.containment.cpu_percent = cfg.plugin_cpu_percent;
   auto created = runner::Runner::Create(**db, ro, std::move(bo));
   if (!created.ok()) {
     err << "plugin-sandbox serve: " << created.status().message() << '\n';
@@ -254,7 +258,7 @@ int RunServe(const ServeConfig& cfg, std::ostream& out, std::ostream& err) {
   }
   std::unique_ptr<runner::Runner> runner = std::move(created).value();
   runner_raw = runner.get();
-  if (!runner->network_namespace_active()) {
+  if (!cfg.containment && !runner->network_namespace_active()) {
     spdlog::warn(
         "plugin processes share the host's network namespace (unprivileged user "
         "namespaces are unavailable); outbound access is still limited to the bridge");

@@ -4,7 +4,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <spdlog/spdlog.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
@@ -18,7 +17,10 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
+
+#include "workerd/spawn.h"
 
 extern char** environ;
 
@@ -58,9 +60,10 @@ bool ProbeReady(const std::string& socket, const std::string& auth, std::string*
 namespace {
 
 bool ProbeNetns(const std::string& launcher) {
-  pid_t pid = 0;
-  char* argv[] = {const_cast<char*>(launcher.c_str()), const_cast<char*>("--probe-netns"), nullptr};
-  if (posix_spawn(&pid, launcher.c_str(), nullptr, nullptr, argv, environ) != 0) return false;
+  SpawnRequest req;
+  req.argv = {launcher, "--probe-netns"};
+  pid_t pid = SpawnProcess(req);
+  if (pid < 0) return false;
   int status = 0;
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
@@ -101,6 +104,8 @@ struct Proc {
   bool resume = false;  // start again once the process being stopped is gone (Resume)
   uint64_t spawns = 0;
   uint64_t failure_count = 0;
+  std::string cgroup;     // the running process's, released when it is reaped
+  std::string resources;  // its resource wall, for reports
   Clock::time_point stop_deadline;
   std::deque<Clock::time_point> failures;
   bool restart_pending = false;
@@ -110,6 +115,8 @@ struct Proc {
 struct Supervisor::Impl {
   SupervisorOptions opt;
   bool netns = false;
+  std::unique_ptr<Containment> containment;
+  int parent_pipe[2] = {-1, -1};  // the read end goes to every launcher in a PID namespace
   mutable std::mutex mu;
   mutable std::condition_variable cv;
   std::map<Id, std::shared_ptr<Proc>> procs;
@@ -184,43 +191,52 @@ struct Supervisor::Impl {
       spdlog::error("plugin process {}: pipe: {}", p->spec.name, strerror(errno));
       return;
     }
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
-    posix_spawn_file_actions_adddup2(&fa, fds[1], 2);
-    posix_spawn_file_actions_addchdir_np(&fa, p->spec.config_dir.c_str());
-    posix_spawnattr_t attr;
-    posix_spawnattr_init(&attr);
-    sigset_t none, all;
-    sigemptyset(&none);
-    sigfillset(&all);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setsigdefault(&attr, &all);
-    posix_spawnattr_setpgroup(&attr, 0);
-    posix_spawnattr_setflags(
-        &attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
-
-    std::vector<std::string> args = {opt.launcher, "--parent", std::to_string(getpid()), "--nofile",
-                                     std::to_string(opt.nofile_limit)};
-    if (netns) args.push_back("--netns");
-    if (failing) args.insert(args.end(), {"--nice", std::to_string(opt.failing_nice)});
-    args.insert(args.end(), {"--", opt.workerd, "serve", p->spec.config_file, "config"});
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    std::vector<std::string> env = Environment();
-    std::vector<char*> envp;
-    for (auto& e : env) envp.push_back(e.data());
-    envp.push_back(nullptr);
-
-    pid_t pid = 0;
-    int rc = posix_spawn(&pid, opt.launcher.c_str(), &fa, &attr, argv.data(), envp.data());
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&attr);
-    close(fds[1]);
-    if (rc != 0) {
+    ProcessView view;
+    view.config_dir = p->spec.config_dir;
+    view.writable = p->spec.writable_dirs;
+    if (view.writable.empty()) {
+      std::set<std::string> dirs;
+      for (const auto& s : p->spec.sockets) dirs.insert(s.substr(0, s.rfind('/')));
+      if (!p->spec.ready_socket.empty()) {
+        dirs.insert(p->spec.ready_socket.substr(0, p->spec.ready_socket.rfind('/')));
+      }
+      view.writable.assign(dirs.begin(), dirs.end());
+    }
+    std::string cgroup_name = std::to_string(p->id) + "-" + std::to_string(next_generation + 1);
+    Containment::Launch contained = containment->Prepare(cgroup_name, view, p->spec.heap_mb);
+    if (!contained.error.empty()) {
       close(fds[0]);
+      close(fds[1]);
+      spdlog::error("plugin process {}: not started: {}", p->spec.name, contained.error);
+      Failed(p, ProcessExit{p->generation + 1, 0, false, 126, "containment", contained.error});
+      return;
+    }
+    SpawnRequest req;
+    req.argv = {opt.launcher};
+    if (contained.clone_flags & CLONE_NEWPID) {
+      // Inside a PID namespace the host's pid cannot be seen: the launcher watches a pipe whose
+      // only write end the host holds.
+      req.argv.insert(req.argv.end(), {"--parent-pipe", "3"});
+      req.extra_fd = parent_pipe[0];
+    } else {
+      req.argv.insert(req.argv.end(), {"--parent", std::to_string(getpid())});
+    }
+    req.argv.insert(req.argv.end(), {"--nofile", std::to_string(opt.nofile_limit)});
+    req.argv.insert(req.argv.end(), contained.args.begin(), contained.args.end());
+    if (netns && !opt.containment.enabled) req.argv.push_back("--netns");
+    if (failing) req.argv.insert(req.argv.end(), {"--nice", std::to_string(opt.failing_nice)});
+    req.argv.insert(req.argv.end(), {"--", opt.workerd, "serve", p->spec.config_file, "config"});
+    req.env = Environment();
+    req.cwd = p->spec.config_dir;
+    req.output_fd = fds[1];
+    req.clone_flags = contained.clone_flags;
+
+    pid_t pid = SpawnProcess(req);
+    close(fds[1]);
+    if (pid < 0) {
+      int rc = -pid;
+      close(fds[0]);
+      containment->Release(contained.cgroup);
       spdlog::error("plugin process {}: cannot start {}: {}", p->spec.name, opt.launcher,
                     strerror(rc));
       // Treated as a failure so the policy (backoff, quarantine) applies.
@@ -235,6 +251,8 @@ struct Supervisor::Impl {
       std::lock_guard<std::mutex> lock(mu);
       p->pid = pid;
       p->pidfd = pidfd;
+      p->cgroup = contained.cgroup;
+      p->resources = contained.resources;
       p->out_fd = fds[0];
       p->generation = ++next_generation;
       ++p->spawns;
@@ -370,6 +388,13 @@ struct Supervisor::Impl {
       ex.signaled = r > 0 && WIFSIGNALED(status);
       ex.status = ex.signaled ? WTERMSIG(status) : (r > 0 ? WEXITSTATUS(status) : -1);
       ex.kill_reason = p->kill_reason;
+      if (ex.kill_reason.empty() && ex.signaled && ex.status == SIGKILL &&
+          containment->OomKilled(p->cgroup)) {
+        // Not our watchdog: the kernel's memory ceiling of its cgroup.
+        ex.kill_reason = "memory_limit_exceeded";
+      }
+      containment->Release(p->cgroup);
+      p->cgroup.clear();
       for (const auto& l : p->tail) ex.output_tail += l + "\n";
       p->tail.clear();
       p->pid = 0;
@@ -520,7 +545,26 @@ Supervisor::Supervisor(SupervisorOptions options) : impl_(std::make_unique<Impl>
   curl_global_init(CURL_GLOBAL_ALL);
   impl_->opt = std::move(options);
   impl_->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (impl_->opt.network_namespace) {
+  if (pipe2(impl_->parent_pipe, O_CLOEXEC) != 0) {
+    impl_->parent_pipe[0] = impl_->parent_pipe[1] = -1;
+  }
+  impl_->containment =
+      Containment::Probe(impl_->opt.launcher, impl_->opt.workerd, impl_->opt.containment);
+  if (impl_->opt.containment.enabled) {
+    const auto& c = *impl_->containment;
+    if (c.refuse()) {
+      spdlog::error("containment: {}. --require-containment=full: no plugin will start.",
+                    c.Summary());
+    } else if (c.full()) {
+      spdlog::info("containment: {}", c.Summary());
+    } else {
+      spdlog::warn("containment: {}", c.Summary());
+    }
+    impl_->netns = false;
+    for (const auto& l : c.layers()) {
+      if (l.name == "net") impl_->netns = l.active;
+    }
+  } else if (impl_->opt.network_namespace) {
     impl_->netns = ProbeNetns(impl_->opt.launcher);
     if (!impl_->netns) {
       spdlog::warn(
@@ -550,6 +594,9 @@ Supervisor::~Supervisor() {
     impl_->cv.wait(lock, [this] { return impl_->active_probes == 0; });
   }
   close(impl_->wake_fd);
+  for (int fd : impl_->parent_pipe) {
+    if (fd >= 0) close(fd);
+  }
 }
 
 Supervisor::Id Supervisor::Start(ProcessSpec spec) {
@@ -678,5 +725,11 @@ bool Supervisor::WaitReady(Id id, Clock::time_point deadline) const {
 }
 
 bool Supervisor::network_namespace_active() const { return impl_->netns; }
+
+const Containment& Supervisor::containment() const { return *impl_->containment; }
+
+std::string Supervisor::resources(Id id) const {
+  return impl_->Read(id, std::string(), [](const Proc& p) { return p.resources; });
+}
 
 }  // namespace ps::workerd

@@ -30,6 +30,8 @@
 #include <string>
 #include <vector>
 
+#include "workerd/containment.h"
+
 namespace ps::workerd {
 
 struct SupervisorOptions {
@@ -37,7 +39,9 @@ struct SupervisorOptions {
   std::string workerd;   // the workerd binary
   // Environment names passed through besides PATH, HOME, TMPDIR, TMP, TEMP, LANG, LC_ALL.
   std::vector<std::string> env_passthrough;
-  bool network_namespace = true;  // when the OS allows it
+  bool network_namespace = true;  // when the OS allows it (without containment)
+  // The kernel's wall around each process (containment.h); probed once, at construction.
+  ContainmentOptions containment;
   long nofile_limit = 1024;
   std::chrono::milliseconds stop_timeout{5000};
   std::chrono::milliseconds ready_timeout{10000};
@@ -78,6 +82,10 @@ struct ProcessSpec {
   // and will not bind over them). ready_socket is always included.
   std::vector<std::string> sockets;
   std::string ready_auth;  // Authorization header value for the probe
+  // Under containment: the directories the process may write (its sockets'); by default the
+  // directories of `sockets` and ready_socket. Everything else it sees is read-only.
+  std::vector<std::string> writable_dirs;
+  int64_t heap_mb = 0;  // its V8 heap limit: the kernel's memory ceiling is this plus a baseline
   std::function<void(int generation, pid_t pid, const std::string& ready_body)> on_ready;
   std::function<void(const ProcessExit&)> on_exit;
   std::function<void(const std::string& line)> on_output;
@@ -126,6 +134,9 @@ class Supervisor {
 
   // Whether plugin processes get an empty network namespace (decided once, at construction).
   bool network_namespace_active() const;
+  // The layers every process gets (never null); and the resource wall of one running process.
+  const Containment& containment() const;
+  std::string resources(Id id) const;
 
  private:
   struct Impl;

@@ -268,6 +268,8 @@ class StartFailureTest : public RunnerTest {
   void Customize(runner::RunnerOptions& o) override {
     o.idle_stop = 300ms;
     o.supervision.max_failures = 2;
+    // A shell script in front of workerd needs the host's /bin and the test's flag file.
+    o.supervision.containment.enabled = false;
     auto script = dir_ / "workerd-or-fail.sh";
     WriteFile(script, "#!/bin/sh\nif [ -e '" + flag().string() +
                           "' ]; then echo 'simulated start failure' >&2; exit 3; fi\nexec '" +

@@ -45,6 +45,9 @@ class SupervisorTest : public ::testing::Test {
     o.launcher = PS_BINARY_DIR "/src/plugin-sandbox-launch";
     o.workerd = program;
     o.network_namespace = false;
+    // The supervision tests run shell scripts, which need the host's /bin: no new root. Real
+    // workerd runs contained below and in every runner, server and end-to-end test.
+    o.containment.enabled = false;
     o.ready_timeout = 60s;  // scripts never become ready; nothing here waits for it
     o.stop_timeout = 300ms;
     o.restart_delays = {0ms, 10ms};
@@ -310,6 +313,7 @@ export default { fetch(req) {
   std::string workerd = PS_SOURCE_DIR "/node_modules/@cloudflare/workerd-linux-64/bin/workerd";
   auto opts = Options(workerd);
   opts.ready_timeout = 20s;
+  opts.containment.enabled = true;
   Supervisor sup(opts);
   std::atomic<bool> ready{false};
   std::string body;

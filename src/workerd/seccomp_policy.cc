@@ -1,0 +1,133 @@
+// The allowlist. Measured with `strace -f` on workerd under the whole end-to-end suite and the
+// benchmark (docs/security.md "System calls" says how to measure it again), then cut to what a
+// V8 isolate serving HTTP on Unix sockets needs. Everything else, notably ptrace, mount, bpf,
+// keyctl, unshare, setns, io_uring_*, perf_event_open, process_vm_*, fork and any socket that is
+// not AF_UNIX, fails with EPERM.
+#include "workerd/seccomp_policy.h"
+
+#include <errno.h>
+#include <linux/sched.h>
+#include <seccomp.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <termios.h>
+
+#include <cstring>
+
+#ifndef PR_SET_VMA
+#define PR_SET_VMA 0x53564d41
+#endif
+
+namespace ps::workerd {
+namespace {
+
+// Plain allowed calls, by group. A name this architecture does not have is skipped.
+const char* const kAllowed[] = {
+    // Memory: V8's heaps and code space are reserved PROT_NONE and committed piecewise; pkeys
+    // guard its JIT pages; madvise returns memory and marks dump ranges.
+    "mmap", "munmap", "mprotect", "mremap", "madvise", "brk", "pkey_alloc", "pkey_free",
+    "pkey_mprotect", "membarrier",
+    // Threads and their synchronisation: the C library's thread start and exit, V8's platform
+    // workers, kj's thread pool. (clone itself is below, with its flags checked.)
+    "futex", "set_robust_list", "get_robust_list", "rseq", "gettid", "set_tid_address",
+    "sched_getaffinity", "sched_yield", "sched_getscheduler", "sched_getparam", "exit",
+    "exit_group",
+    // Signals: kj's and V8's handlers, alternate stacks, and signals to its own threads (the PID
+    // namespace holds nothing else).
+    "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "sigaltstack", "tgkill", "tkill", "kill",
+    "rt_sigtimedwait", "rt_sigqueueinfo",
+    // Time.
+    "clock_gettime", "clock_getres", "gettimeofday", "time", "nanosleep", "clock_nanosleep",
+    // Files it reads in its own root: its config and modules, /dev/urandom, /proc/self/maps
+    // (stack bounds), /sys/devices/system/cpu/online, the libraries at start.
+    "openat", "open", "read", "readv", "pread64", "write", "writev", "pwrite64", "close",
+    "close_range", "fstat", "newfstatat", "stat", "lstat", "statx", "lseek", "access",
+    "faccessat", "faccessat2", "readlink", "readlinkat", "getdents64", "getcwd", "fcntl", "dup",
+    "dup2", "dup3", "pipe2", "fadvise64",
+    // The event loop: epoll, eventfd wake-ups, poll.
+    "epoll_create1", "epoll_ctl", "epoll_wait", "epoll_pwait", "epoll_pwait2", "eventfd2", "poll",
+    "ppoll", "pselect6", "select",
+    // Unix sockets (the socket call itself is below, with its domain checked): its own listening
+    // socket and its connections to the host's bridge.
+    "socketpair", "bind", "listen", "accept", "accept4", "connect", "sendto", "recvfrom",
+    "sendmsg", "recvmsg", "sendmmsg", "recvmmsg", "shutdown", "getsockopt", "setsockopt",
+    "getsockname", "getpeername",
+    // Who and where it is, and its own limits (prlimit64 is below: reading only).
+    "getpid", "getppid", "getuid", "geteuid", "getgid", "getegid", "getresuid", "getresgid",
+    "getgroups", "uname", "getrlimit", "getrusage", "sysinfo", "getrandom",
+    // Process start: the launcher's exec of workerd (the new root holds nothing else to run) and
+    // the C library's thread-pointer setup.
+    "execve", "arch_prctl",
+};
+
+bool Add(scmp_filter_ctx ctx, const char* name, uint32_t action, unsigned count,
+         const scmp_arg_cmp* args, std::string* why) {
+  int nr = seccomp_syscall_resolve_name(name);
+  if (nr == __NR_SCMP_ERROR) return true;  // not on this architecture
+  int rc = count == 0 ? seccomp_rule_add(ctx, action, nr, 0)
+                      : seccomp_rule_add_array(ctx, action, nr, count, args);
+  if (rc != 0) {
+    *why = std::string("seccomp rule for ") + name + ": " + std::strerror(-rc);
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::vector<std::string> SeccompAllowedNames() {
+  std::vector<std::string> out(std::begin(kAllowed), std::end(kAllowed));
+  for (const char* n : {"clone", "socket", "ioctl", "prctl", "prlimit64"}) out.push_back(n);
+  return out;
+}
+
+bool InstallSeccompPolicy(std::string* why) {
+  scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ERRNO(EPERM));
+  if (!ctx) {
+    *why = "seccomp_init failed";
+    return false;
+  }
+  bool ok = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS) == 0;
+  for (const char* name : kAllowed) ok = ok && Add(ctx, name, SCMP_ACT_ALLOW, 0, nullptr, why);
+
+  // Threads only: a clone must share the address space as a thread and may ask for no new
+  // namespace. A fork (no CLONE_THREAD) fails, so a plugin cannot multiply processes.
+  const uint64_t ns_flags = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER |
+                            CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWCGROUP;
+  scmp_arg_cmp thread_only[] = {
+      SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD | CLONE_VM | ns_flags, CLONE_THREAD | CLONE_VM)};
+  ok = ok && Add(ctx, "clone", SCMP_ACT_ALLOW, 1, thread_only, why);
+  // clone3 passes its flags in memory, where a filter cannot look: "not implemented" makes the
+  // C library use clone.
+  ok = ok && Add(ctx, "clone3", SCMP_ACT_ERRNO(ENOSYS), 0, nullptr, why);
+  // Unix sockets only: no TCP, UDP, raw, netlink or vsock socket, even where the network
+  // namespace is missing.
+  scmp_arg_cmp unix_only[] = {SCMP_A0(SCMP_CMP_EQ, AF_UNIX)};
+  ok = ok && Add(ctx, "socket", SCMP_ACT_ALLOW, 1, unix_only, why);
+  // Terminal queries (isatty on its outputs) and the non-blocking and close-on-exec switches.
+  for (unsigned long request : {TCGETS, FIONBIO, FIONREAD, FIOCLEX, FIONCLEX}) {
+    scmp_arg_cmp one[] = {SCMP_A1(SCMP_CMP_EQ, request)};
+    ok = ok && Add(ctx, "ioctl", SCMP_ACT_ALLOW, 1, one, why);
+  }
+  // Naming its threads and memory ranges; reading (never setting) its dumpable flag.
+  for (unsigned long option : {PR_SET_NAME, PR_GET_NAME, PR_SET_VMA, PR_GET_DUMPABLE}) {
+    scmp_arg_cmp one[] = {SCMP_A0(SCMP_CMP_EQ, option)};
+    ok = ok && Add(ctx, "prctl", SCMP_ACT_ALLOW, 1, one, why);
+  }
+  // Reading its own limits (new_limit NULL); raising them is not for it to do.
+  scmp_arg_cmp read_only[] = {SCMP_A2(SCMP_CMP_EQ, 0)};
+  ok = ok && Add(ctx, "prlimit64", SCMP_ACT_ALLOW, 1, read_only, why);
+
+  if (ok) {
+    int rc = seccomp_load(ctx);
+    if (rc != 0) {
+      *why = std::string("seccomp_load: ") + std::strerror(-rc);
+      ok = false;
+    }
+  }
+  seccomp_release(ctx);
+  return ok;
+}
+
+}  // namespace ps::workerd

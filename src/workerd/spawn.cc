@@ -1,0 +1,90 @@
+#include "workerd/spawn.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <memory>
+
+namespace ps::workerd {
+namespace {
+
+struct ChildArgs {
+  char* const* argv;
+  char* const* envp;
+  const char* cwd;
+  int output_fd;
+  int extra_fd;
+  sigset_t mask;  // the parent's, restored in the child
+  int error;      // written by the child (shared memory) when it fails before the exec
+};
+
+// Runs in the child, on its own stack, in the parent's memory until the exec: only system
+// calls, no allocation, no locks.
+int ChildMain(void* raw) {
+  auto* a = static_cast<ChildArgs*>(raw);
+  struct sigaction dfl = {};
+  dfl.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < NSIG; ++sig) {
+    if (sig != SIGKILL && sig != SIGSTOP) sigaction(sig, &dfl, nullptr);
+  }
+  sigset_t none;
+  sigemptyset(&none);
+  auto fail = [a]() {
+    a->error = errno;
+    _exit(127);
+  };
+  if (setpgid(0, 0) != 0) fail();
+  int null_fd = open("/dev/null", O_RDONLY);
+  if (null_fd < 0) fail();
+  if (dup2(null_fd, 0) < 0) fail();
+  if (null_fd != 0) close(null_fd);
+  if (a->output_fd >= 0 && (dup2(a->output_fd, 1) < 0 || dup2(a->output_fd, 2) < 0)) fail();
+  if (a->extra_fd >= 0 && dup2(a->extra_fd, 3) < 0) fail();
+  if (a->cwd && a->cwd[0] && chdir(a->cwd) != 0) fail();
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+  execve(a->argv[0], a->argv, a->envp);
+  fail();
+  return 127;
+}
+
+}  // namespace
+
+pid_t SpawnProcess(const SpawnRequest& request) {
+  std::vector<std::string> argv_store = request.argv;
+  std::vector<std::string> env_store = request.env;
+  std::vector<char*> argv, envp;
+  for (auto& s : argv_store) argv.push_back(s.data());
+  argv.push_back(nullptr);
+  for (auto& s : env_store) envp.push_back(s.data());
+  envp.push_back(nullptr);
+  if (argv_store.empty()) return -EINVAL;
+
+  ChildArgs a{argv.data(), envp.data(), request.cwd.c_str(), request.output_fd, request.extra_fd,
+              {}, 0};
+  constexpr size_t kStack = 64 * 1024;
+  auto stack = std::make_unique<char[]>(kStack);
+  // No handler of ours may run in the child (it shares our memory until the exec).
+  sigset_t all;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &a.mask);
+  pid_t pid = clone(ChildMain, stack.get() + kStack,
+                    CLONE_VM | CLONE_VFORK | SIGCHLD | request.clone_flags, &a);
+  int clone_errno = errno;
+  pthread_sigmask(SIG_SETMASK, &a.mask, nullptr);
+  if (pid < 0) return -clone_errno;
+  if (a.error != 0) {
+    // The child exited before its exec: reap it, and report why.
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    return -a.error;
+  }
+  return pid;
+}
+
+}  // namespace ps::workerd
