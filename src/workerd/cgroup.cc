@@ -1,9 +1,13 @@
 #include "workerd/cgroup.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -84,12 +88,44 @@ std::string Directory(const Mount& m, const std::string& own) {
   return m.point + rel;
 }
 
-std::string HostGroupName() { return "plugin-sandbox-" + std::to_string(getpid()); }
+// One group per Cgroups object: a process may hold several hosts (tests, the benchmark).
+std::string HostGroupName() {
+  static std::atomic<int> next{0};
+  return "plugin-sandbox-" + std::to_string(getpid()) + "-" + std::to_string(next++);
+}
+
+// Groups left by hosts that died without cleaning up (SIGKILL): removed when their pid is gone.
+void RemoveStale(const std::string& parent) {
+  DIR* d = opendir(parent.c_str());
+  if (!d) return;
+  std::vector<std::string> stale;
+  int n = 0;
+  while (dirent* e = readdir(d)) {
+    if (++n > 100000) break;
+    std::string name = e->d_name;
+    if (name.rfind("plugin-sandbox-", 0) != 0) continue;
+    pid_t pid = pid_t(std::strtol(name.c_str() + 15, nullptr, 10));
+    if (pid > 0 && kill(pid, 0) != 0 && errno == ESRCH) stale.push_back(parent + "/" + name);
+  }
+  closedir(d);
+  for (const auto& dir : stale) {
+    if (DIR* s = opendir(dir.c_str())) {
+      std::vector<std::string> children;
+      while (dirent* e = readdir(s)) {
+        if (e->d_type == DT_DIR && e->d_name[0] != '.') children.push_back(dir + "/" + e->d_name);
+      }
+      closedir(s);
+      for (const auto& c : children) rmdir(c.c_str());
+    }
+    rmdir(dir.c_str());
+  }
+}
 
 }  // namespace
 
 std::unique_ptr<Cgroups> Cgroups::Detect(std::string* why) {
   std::unique_ptr<Cgroups> g(new Cgroups());
+  const std::string group = HostGroupName();
   std::string v2_why;
   Mount m;
   std::string own;
@@ -99,7 +135,8 @@ std::unique_ptr<Cgroups> Cgroups::Detect(std::string* why) {
     bool all = available.find(" memory") != std::string::npos &&
                available.find(" pids") != std::string::npos &&
                available.find(" cpu") != std::string::npos;
-    std::string base = dir + "/" + HostGroupName();
+    RemoveStale(dir);
+    std::string base = dir + "/" + group;
     if (!all) {
       v2_why = "cgroup v2 at " + dir + " does not offer memory, pids and cpu";
     } else if (mkdir(base.c_str(), 0755) != 0 && errno != EEXIST) {
@@ -121,7 +158,8 @@ std::unique_ptr<Cgroups> Cgroups::Detect(std::string* why) {
       v1_why = std::string("no cgroup v1 ") + c + " hierarchy";
       break;
     }
-    std::string base = Directory(m, own) + "/" + HostGroupName();
+    RemoveStale(Directory(m, own));
+    std::string base = Directory(m, own) + "/" + group;
     if (mkdir(base.c_str(), 0755) != 0 && errno != EEXIST) {
       v1_why = "cannot create " + base + ": " + std::strerror(errno);
       break;

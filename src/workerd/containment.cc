@@ -34,6 +34,8 @@ struct DryRun {
 };
 
 // One launcher run with `args` that stops before the exec; its verdict and last words.
+std::string SelfMap(unsigned id) { return "0 " + std::to_string(id) + " 1"; }
+
 DryRun Try(const std::string& launcher, std::vector<std::string> args, int clone_flags) {
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) return {false, std::string("pipe: ") + std::strerror(errno)};
@@ -44,6 +46,10 @@ DryRun Try(const std::string& launcher, std::vector<std::string> args, int clone
   req.cwd = "/";
   req.output_fd = fds[1];
   req.clone_flags = clone_flags;
+  if (clone_flags & CLONE_NEWUSER) {
+    req.uid_map = SelfMap(geteuid());
+    req.gid_map = SelfMap(getegid());
+  }
   pid_t pid = SpawnProcess(req);
   close(fds[1]);
   if (pid < 0) {
@@ -194,8 +200,7 @@ std::unique_ptr<Containment> Containment::Probe(const std::string& launcher,
       if (!r.ok) base.clear();
     }
   } else {
-    std::vector<std::string> args = {"--userns", std::to_string(geteuid()),
-                                     std::to_string(getegid())};
+    std::vector<std::string> args = {"--userns"};
     DryRun r = Try(launcher, args, CLONE_NEWUSER);
     set("identity", r.ok,
         r.ok ? "nobody (65534) in a user namespace of its own; the host's uid " +
@@ -334,8 +339,10 @@ Containment::Launch Containment::Prepare(const std::string& name, const ProcessV
     if (privileged_) {
       l.args = {"--uid", std::to_string(uid_), "--gid", std::to_string(gid_)};
     } else {
-      l.args = {"--userns", std::to_string(geteuid()), std::to_string(getegid())};
+      l.args = {"--userns"};
       l.clone_flags |= CLONE_NEWUSER;
+      l.uid_map = SelfMap(geteuid());
+      l.gid_map = SelfMap(getegid());
     }
   }
   if (Active("capabilities")) l.args.push_back("--drop-caps");
@@ -370,12 +377,16 @@ Containment::Launch Containment::Prepare(const std::string& name, const ProcessV
   }
   if (l.cgroup.empty()) {
     // RLIMIT_DATA, not RLIMIT_AS: V8 reserves far more address space than it ever touches.
-    // RLIMIT_NPROC counts every process of the plugins' shared uid, hence the generous value.
-    l.args.insert(l.args.end(), {"--rlimit-data", std::to_string(memory)});
-    if (privileged_ && Active("identity")) {
-      l.args.insert(l.args.end(), {"--rlimit-nproc", std::to_string(pids_ * 64)});
+    // Even so its reservations count (about 550 MiB of VmData at rest): 1 GiB on top of the
+    // ceiling, a bound on runaway growth rather than a budget.
+    l.args.insert(l.args.end(), {"--rlimit-data", std::to_string(memory + (int64_t(1) << 30))});
+    // RLIMIT_NPROC counts every task of the uid: for a root host that is the plugins' shared
+    // uid, hence the generous value; in a user namespace of its own, only the plugin's.
+    if (Active("identity")) {
+      l.args.insert(l.args.end(),
+                    {"--rlimit-nproc", std::to_string(privileged_ ? pids_ * 64 : pids_)});
     }
-    l.resources = "rlimits: data " + std::to_string(memory >> 20) + " MiB";
+    l.resources = "rlimits: data " + std::to_string((memory >> 20) + 1024) + " MiB";
   }
   Own(view);
   return l;

@@ -61,6 +61,7 @@ class Containment {
   struct Launch {
     std::vector<std::string> args;  // launcher arguments, before "--"
     int clone_flags = 0;
+    std::string uid_map, gid_map;  // with CLONE_NEWUSER: the spawner writes them (spawn.h)
     std::string cgroup;  // to Release() after the process is gone ("" when none)
     std::string resources;  // the wall this process got, for reports
     std::string error;   // non-empty: do not start (a required layer could not be set up)

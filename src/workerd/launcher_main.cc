@@ -10,13 +10,13 @@
 //   2. no-new-privileges;
 //   3. joining cgroups (--cgroup FILE: a cgroup.procs file the host made for this process);
 //   4. rlimits (--nofile, --rlimit-data, --rlimit-nproc, --rlimit-cpu) and a nice value (--nice);
-//   5. in a user namespace made by the spawner (--userns UID GID): mapping the plugin to nobody
-//      (65534) inside, the host's own ids outside;
 //   6. new namespaces: --netns (empty network), --ipcns, --utsns; --root DIR a mount namespace;
 //   7. with --root: a fresh tmpfs on DIR holding only the --ro and --rw paths (bind mounts, at the
 //      same absolute paths), a minimal /dev, a private /tmp and, with --proc, a private /proc;
 //      then pivot_root into it and detach the old root;
-//   8. identity (--uid N --gid N when the host is root): no supplementary groups, then the ids;
+//   8. identity: --uid N --gid N when the host is root (no supplementary groups, then the ids);
+//      --userns when it is not: the spawner made us root of a user namespace mapped to the
+//      host's uid, and we enter a nested one where the plugin is nobody (65534);
 //   9. every capability dropped from all five sets (--drop-caps);
 //  10. the seccomp allowlist (--seccomp, seccomp_policy.cc);
 //  11. closing every descriptor above stderr; exec.
@@ -82,6 +82,9 @@ bool WriteFile(const std::string& path, const std::string& text) {
   return ok;
 }
 
+struct Options;
+bool HostGone(const Options& o);
+
 struct Options {
   long parent = -1;
   int parent_pipe = -1;
@@ -89,13 +92,21 @@ struct Options {
   long nice = 0;
   long rlimit_data = 0, rlimit_nproc = 0, rlimit_cpu = 0;
   std::vector<std::string> cgroups;
-  long userns_uid = -1, userns_gid = -1;
+  bool userns = false;
   bool netns = false, ipcns = false, utsns = false, proc = false;
   std::string root;
   std::vector<std::string> ro, rw;
   long uid = -1, gid = -1;
   bool drop_caps = false, seccomp = false, dry_run = false;
 };
+
+// The host holds the only write end of the parent pipe: a hang-up means it died before the
+// death signal was armed.
+bool HostGone(const Options& o) {
+  if (o.parent_pipe < 0) return false;
+  struct pollfd pfd = {o.parent_pipe, POLLIN, 0};
+  return poll(&pfd, 1, 0) > 0 && (pfd.revents & (POLLHUP | POLLERR));
+}
 
 void SetLimit(int resource, long value, const char* name) {
   if (value <= 0) return;
@@ -315,7 +326,7 @@ int main(int argc, char** argv) {
     } else if (a == "--cgroup") {
       ok = text(&o.cgroups);
     } else if (a == "--userns") {
-      ok = number(&o.userns_uid) && number(&o.userns_gid);
+      o.userns = true;
     } else if (a == "--netns") {
       o.netns = true;
     } else if (a == "--ipcns") {
@@ -362,13 +373,7 @@ int main(int argc, char** argv) {
   }
   if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) Fail("PR_SET_PDEATHSIG");
   if (o.parent > 0 && getppid() != o.parent) std::_Exit(1);  // the host is already gone
-  if (o.parent_pipe >= 0) {
-    // The host holds the only write end: a hang-up means it died before the death signal was
-    // armed.
-    struct pollfd pfd = {o.parent_pipe, POLLIN, 0};
-    if (poll(&pfd, 1, 0) > 0 && (pfd.revents & (POLLHUP | POLLERR))) std::_Exit(1);
-    ::close(o.parent_pipe);
-  }
+  if (HostGone(o)) std::_Exit(1);
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) Fail("PR_SET_NO_NEW_PRIVS");
   for (const auto& procs : o.cgroups) {
     // "0" is the writer itself, whatever PID namespace it is in.
@@ -386,16 +391,6 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "ps-launch: setpriority: %s\n", std::strerror(errno));
     }
   }
-  if (o.userns_uid >= 0) {
-    // The spawner made the user namespace; only we (its first process) may write our maps.
-    if (!WriteFile("/proc/self/setgroups", "deny\n")) LayerFail("identity", Errno("setgroups"));
-    if (!WriteFile("/proc/self/uid_map", "65534 " + std::to_string(o.userns_uid) + " 1\n")) {
-      LayerFail("identity", Errno("uid_map"));
-    }
-    if (!WriteFile("/proc/self/gid_map", "65534 " + std::to_string(o.userns_gid) + " 1\n")) {
-      LayerFail("identity", Errno("gid_map"));
-    }
-  }
   if (o.netns && unshare(CLONE_NEWNET) != 0) {
     // The one layer older hosts may lack without asking for containment at all: keep the old
     // marker the supervisor's first probe looks for.
@@ -411,8 +406,23 @@ int main(int argc, char** argv) {
     if (unshare(CLONE_NEWNS) != 0) LayerFail("mount", Errno("unshare"));
     BuildRoot(o);
   }
+  if (o.userns) {
+    // The spawner made us root of a user namespace mapped to the host's uid (we needed that
+    // to build the root). Now a nested one: nobody inside, that root (the host's uid) outside.
+    if (unshare(CLONE_NEWUSER) != 0) LayerFail("identity", Errno("unshare(CLONE_NEWUSER)"));
+    if (!WriteFile("/proc/self/setgroups", "deny\n")) LayerFail("identity", Errno("setgroups"));
+    if (!WriteFile("/proc/self/uid_map", "65534 0 1\n")) LayerFail("identity", Errno("uid_map"));
+    if (!WriteFile("/proc/self/gid_map", "65534 0 1\n")) LayerFail("identity", Errno("gid_map"));
+  }
   if (o.drop_caps) DropBoundingSet();
-  if (o.uid >= 0) Identity(o);
+  if (o.uid >= 0) {
+    Identity(o);
+    // A change of identity clears the parent-death signal: arm it again, and look once more
+    // for a host that died in between.
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) Fail("PR_SET_PDEATHSIG");
+    if (o.parent > 0 && getppid() != o.parent) std::_Exit(1);
+    if (HostGone(o)) std::_Exit(1);
+  }
   if (o.drop_caps) DropCapabilities();
   if (o.seccomp) {
     std::string why;

@@ -19,6 +19,8 @@ struct ChildArgs {
   const char* cwd;
   int output_fd;
   int extra_fd;
+  const char* uid_map;  // "" when none
+  const char* gid_map;
   sigset_t mask;  // the parent's, restored in the child
   int error;      // written by the child (shared memory) when it fails before the exec
 };
@@ -39,6 +41,19 @@ int ChildMain(void* raw) {
     _exit(127);
   };
   if (setpgid(0, 0) != 0) fail();
+  if (a->uid_map[0]) {
+    auto put = [&](const char* path, const char* text) {
+      int fd = open(path, O_WRONLY);
+      if (fd < 0) fail();
+      size_t n = 0;
+      while (text[n]) ++n;
+      if (write(fd, text, n) != ssize_t(n)) fail();
+      close(fd);
+    };
+    put("/proc/self/setgroups", "deny");
+    put("/proc/self/uid_map", a->uid_map);
+    put("/proc/self/gid_map", a->gid_map);
+  }
   int null_fd = open("/dev/null", O_RDONLY);
   if (null_fd < 0) fail();
   if (dup2(null_fd, 0) < 0) fail();
@@ -64,8 +79,8 @@ pid_t SpawnProcess(const SpawnRequest& request) {
   envp.push_back(nullptr);
   if (argv_store.empty()) return -EINVAL;
 
-  ChildArgs a{argv.data(), envp.data(), request.cwd.c_str(), request.output_fd, request.extra_fd,
-              {}, 0};
+  ChildArgs a{argv.data(),        envp.data(),     request.cwd.c_str(), request.output_fd,
+              request.extra_fd,   request.uid_map.c_str(), request.gid_map.c_str(), {}, 0};
   constexpr size_t kStack = 64 * 1024;
   auto stack = std::make_unique<char[]>(kStack);
   // No handler of ours may run in the child (it shares our memory until the exec).

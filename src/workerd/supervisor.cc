@@ -230,6 +230,8 @@ struct Supervisor::Impl {
     req.cwd = p->spec.config_dir;
     req.output_fd = fds[1];
     req.clone_flags = contained.clone_flags;
+    req.uid_map = contained.uid_map;
+    req.gid_map = contained.gid_map;
 
     pid_t pid = SpawnProcess(req);
     close(fds[1]);
