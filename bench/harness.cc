@@ -12,7 +12,7 @@ namespace ps::bench {
 namespace fs = std::filesystem;
 
 const std::vector<std::string> kScenarios = {"cold",   "residency",  "latency",
-                                             "bridge", "throughput", "containment"};
+                                             "bridge", "throughput", "containment", "walls"};
 
 Sizes SizesFor(bool smoke) {
   if (smoke) return Sizes{1, 20, 5, 1, 4, 3, 2, 0.15, 0.03, 1, 0.4};
@@ -76,6 +76,8 @@ std::string Env::Open(const Options& o) {
   // the worst sustained case (the default policy backs off and quarantines after 5 failures).
   ro.supervision.restart_delays = {std::chrono::milliseconds(0)};
   ro.supervision.max_failures = 1000000;
+  ro.supervision.containment.enabled = o.containment;
+  ro.supervision.containment.cpu_percent = o.cpu_percent;
   // The heap bomb gets CPU enough to reach its memory limit (with 50 ms it is killed for CPU).
   runner::Limits leak_limits;
   leak_limits.cpu_ms = 5000;

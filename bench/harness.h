@@ -30,6 +30,8 @@ struct Options {
   std::set<std::string> only;  // empty: every scenario
   bool verbose = false;
   bool no_postgres = false;  // skip the bridge scenario's PostgreSQL half
+  bool containment = true;   // --containment off: the standing runner without the kernel's wall
+  int cpu_percent = 100;     // --plugin-cpu-percent: the standing runner's per-process CPU cap
 };
 
 // The names `--only` accepts.

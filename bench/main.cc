@@ -69,6 +69,7 @@ Results RunOnce(const Options& opt, std::vector<std::string>* errors,
   if (ready && Wanted(opt, "bridge") && !opt.no_postgres) ScenarioBridgePostgres(env);
   if (ready && Wanted(opt, "throughput")) ScenarioThroughput(env);
   if (ready && Wanted(opt, "containment")) ScenarioContainment(env);
+  if (Wanted(opt, "walls")) ScenarioWalls(env);
 
   env.runner.reset();  // stops every plugin process
   env.raw.clear();     // kills every raw workerd
@@ -96,6 +97,7 @@ std::string ScenarioList() {
 int Usage(const char* argv0) {
   std::fprintf(stderr,
                "usage: %s [--smoke] [--runs N] [--json PATH] [--only LIST] [--no-postgres] "
+               "[--containment on|off] [--plugin-cpu-percent N] "
                "[--verbose]\n"
                "  --smoke     every scenario with tiny iteration counts, no timing judgement\n"
                "  --runs N    run the whole suite N times (1..20); the table shows medians\n"
@@ -103,6 +105,8 @@ int Usage(const char* argv0) {
                "              with --smoke, <build>/bench/smoke.json)\n"
                "  --only LIST comma-separated subset of: %s\n"
                "  --no-postgres  the bridge scenario on SQLite only (no throwaway cluster)\n"
+               "  --containment off   the standing runner without the kernel's wall\n"
+               "  --plugin-cpu-percent N   its per-process CPU cap (default 100)\n"
                "  --soak      instead of the scenarios: mixed traffic against a serve host for\n"
                "              --minutes M (60), sampled every --sample-seconds S (60), with\n"
                "              --callers N (3); fails on any failed call or unbounded growth\n"
@@ -137,6 +141,13 @@ int Main(int argc, char** argv) {
       opt.verbose = true;
     } else if (a == "--no-postgres") {
       opt.no_postgres = true;
+    } else if (a == "--containment" && i + 1 < argc) {
+      std::string v = argv[++i];
+      if (v != "on" && v != "off") return Usage(argv[0]);
+      opt.containment = v == "on";
+    } else if (a == "--plugin-cpu-percent" && i + 1 < argc) {
+      opt.cpu_percent = std::atoi(argv[++i]);
+      if (opt.cpu_percent < 0 || opt.cpu_percent > 6400) return Usage(argv[0]);
     } else if (a == "--runs" && i + 1 < argc) {
       opt.runs = std::atoi(argv[++i]);
       if (opt.runs < 1 || opt.runs > 20) return Usage(argv[0]);

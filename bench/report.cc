@@ -36,6 +36,8 @@ std::vector<Target> Targets() {
        true, 1.5},
       {"containment.kill.over_budget_ms", "runaway loop killed within CPU budget + 25 ms", true,
        25},
+      {"walls.start.cost_ms", "start-up cost of the kernel's layers <= 20 ms", true, 20},
+      {"walls.latency.median_ratio", "hook median with the layers <= 1.05x without", true, 1.05},
       {"residency.first_call.ratio", "stopped plugin's first call <= 1.3x bare workerd start", true,
        1.3},
       {"residency.idle.per_idle_plugin.mib", "<= 1 MiB PSS per installed idle plugin", true, 1},
@@ -164,6 +166,12 @@ std::string Table(const Results& r, int runs) {
     row(std::string("  CPU the ") + c + " culprit's processes burned (cores)",
         Get(r, k + ".culprit_cores", 2), "", "");
   }
+  row("plugin start-up, layers on / off, median (ms)", Get(r, "walls.start.on_median_ms"),
+      Get(r, "walls.start.off_median_ms"), Get(r, "walls.start.cost_ms") + " ms");
+  row("hook latency, layers on / off, median (us)", Get(r, "walls.latency.on_median_us"),
+      Get(r, "walls.latency.off_median_us"), Get(r, "walls.latency.median_ratio", 3));
+  row("hook latency, layers on / off, p99 (us)", Get(r, "walls.latency.on_p99_us"),
+      Get(r, "walls.latency.off_p99_us"), Get(r, "walls.latency.p99_ratio", 3));
   row("runaway loop: invoke to cpu_limit_exceeded (ms)", Get(r, "containment.kill.median_ms"),
       Get(r, "containment.kill.budget_ms", 0) + " budget", "");
   row("runaway loop: slowest kill (ms)", Get(r, "containment.kill.max_ms"), "", "");

@@ -69,4 +69,9 @@ void ScenarioThroughput(Env& env);
 // (containment.kill.over_budget_ms is derived from these in report.cc.)
 void ScenarioContainment(Env& env);
 
+// The kernel's wall, priced (two runners, layers on and off, measured in turns):
+//   walls.full, walls.start.{on_median_ms,off_median_ms,cost_ms},
+//   walls.latency.{on_median_us,off_median_us,on_p99_us,off_p99_us,median_ratio,p99_ratio}
+void ScenarioWalls(Env& env);
+
 }  // namespace ps::bench

@@ -55,6 +55,13 @@ void Runner::Impl::OnExit(const std::shared_ptr<Plugin>& p, const workerd::Proce
   auto killed_for = ParseErrorCode(ex.kill_reason);  // LimitKill's reason
   if (killed_for == ErrorCode::kCpuLimitExceeded || killed_for == ErrorCode::kMemoryLimitExceeded) {
     code = *killed_for;
+    // The watchdog's own kills carry their message to the invocations already; this one is read
+    // by those it did not reach, such as a kill by the kernel at the ceiling of the process's
+    // cgroup (workerd/containment.h), which is above the watchdog's.
+    if (code == ErrorCode::kMemoryLimitExceeded) {
+      message = "Plugin " + p->handle.id + " exceeded its memory limit of " +
+                std::to_string(p->limits.memory_mb) + " MiB (its process was killed for memory)";
+    }
   } else if (LooksLikeHeapOom(ex.output_tail)) {
     code = ErrorCode::kMemoryLimitExceeded;
     message = "Plugin " + p->handle.id + " exceeded its memory limit of " +

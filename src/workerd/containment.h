@@ -31,7 +31,9 @@ struct ContainmentOptions {
   std::string user = "nobody";  // root host: the plugins' identity, a name or uid[:gid]
   int cpu_percent = 100;        // CPU cap per plugin process, % of one CPU (0: none)
   int64_t pids = 0;             // tasks per process (0: 64 + 4 per CPU)
-  int64_t baseline_mb = 256;    // workerd's own memory beside the plugin's heap limit
+  // The kernel's memory ceiling is the plugin's heap limit plus this: above the runner's own
+  // watchdog (resident size at readiness + heap limit + 320 MiB), which acts first and says why.
+  int64_t baseline_mb = 512;
 };
 
 struct LayerStatus {

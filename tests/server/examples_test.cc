@@ -38,7 +38,7 @@ TEST_F(ExamplesTest, EveryExamplePluginLoads) {
       << serve_->Log();
   Reply h = serve_->Get("/healthz", false);
   EXPECT_EQ(
-      h.body,
+      h.Health(),
       R"({"status":"ok","plugins":{"ctx-tour":"ready","hello":"ready","link-preview":"stopped","misbehave":"stopped","reading-time":"stopped"}})");
 }
 

@@ -12,10 +12,18 @@ TEST_F(ServeTest, HealthzReportsEveryPluginsStateWithoutAToken) {
   StartWithPlugins();
   Reply r = serve_.Get("/healthz", /*auth=*/false);
   EXPECT_EQ(r.status, 200);
-  EXPECT_EQ(r.body, R"({"status":"ok","plugins":{"recorder":"ready"}})");
+  EXPECT_EQ(r.Health(), R"({"status":"ok","plugins":{"recorder":"ready"}})");
+  // And the kernel's wall around plugin processes: every layer, and each running process's.
+  json::value c = r.Json().at("containment");
+  EXPECT_EQ(c.at("layers").as_object().size(), 9u) << r.body;
+  for (const char* layer : {"identity", "capabilities", "mount", "pid", "ipc", "uts", "net",
+                            "seccomp", "resources"}) {
+    EXPECT_TRUE(c.at("layers").as_object().contains(layer)) << layer;
+  }
+  EXPECT_NE(Str(c.at("plugins").at("recorder")).find("memory"), std::string::npos) << r.body;
   // A disabled plugin is "disabled" and the host "degraded" only for enabled plugins.
   ASSERT_EQ(serve_.Post("/v1/plugins/recorder/disable", "").status, 200);
-  EXPECT_EQ(serve_.Get("/healthz", false).body,
+  EXPECT_EQ(serve_.Get("/healthz", false).Health(),
             R"({"status":"ok","plugins":{"recorder":"disabled"}})");
 }
 

@@ -14,7 +14,7 @@ TEST_F(ServeTest, AnIdlePluginIsStoppedHealthyAndStartsOnItsNextCall) {
   StartWithPlugins();
   ASSERT_TRUE(Eventually(
       [&] {
-        return serve_.Get("/healthz", false).body ==
+        return serve_.Get("/healthz", false).Health() ==
                R"({"status":"ok","plugins":{"recorder":"ready","ungated":"idle-stopped"}})";
       },
       20s))

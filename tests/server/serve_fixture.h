@@ -59,6 +59,14 @@ struct Reply {
     auto* m = e->get_object().if_contains("message");
     return m && m->is_string() ? std::string(m->get_string()) : "";
   }
+  // A /healthz body without its "containment" report (which says what this machine allows):
+  // status and plugin states only, serialized as the host does.
+  std::string Health() const {
+    json::value v = Json();
+    if (!v.is_object()) return body;
+    v.get_object().erase("containment");
+    return Stringify(v);
+  }
 };
 
 inline std::string Str(const json::value& v) {
