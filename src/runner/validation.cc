@@ -43,14 +43,15 @@ size_t Runner::Validate(const std::vector<const manifest::Bundle*>& bundles) {
   auto t0 = Clock::now();
   std::string dir = impl.run_dir + "/validate-" + std::to_string(impl.next_epoch++);
   std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
+  // Its sockets in a directory of their own: the only one the process may write (containment).
+  std::filesystem::create_directories(dir + "/s", ec);
   const auto& tokens = impl.bridge->tokens();
   workerd::ProcessConfig config;
   for (size_t i = 0; i < batch.size(); ++i) {
     auto& e = batch[i];
     const auto& m = e.bundle->manifest;
     std::string tag = std::to_string(i);
-    e.socket = dir + "/v" + tag + ".sock";
+    e.socket = dir + "/s/v" + tag + ".sock";
     std::string invoke_token = tokens.InvokeToken(m.id, m.version);
     e.auth = "Bearer " + invoke_token;
     // No bridge token and no bridge listener: nothing is invoked, the isolate only reports
@@ -64,7 +65,7 @@ size_t Runner::Validate(const std::vector<const manifest::Bundle*>& bundles) {
     config.workers.push_back(workerd::Worker{"w" + tag,
                                              *modules,
                                              e.socket,
-                                             dir + "/b" + tag + ".sock",
+                                             dir + "/s/b" + tag + ".sock",
                                              workerd::kCompatibilityDate,
                                              {"nodejs_compat"}});
   }

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 namespace ps::workerd {
@@ -131,20 +132,33 @@ std::unique_ptr<Cgroups> Cgroups::Detect(std::string* why) {
   std::string own;
   if (FindMount("", &m) && OwnPath("", &own)) {
     std::string dir = Directory(m, own);
-    std::string available = " " + ReadAll(dir + "/cgroup.controllers");
-    bool all = available.find(" memory") != std::string::npos &&
-               available.find(" pids") != std::string::npos &&
-               available.find(" cpu") != std::string::npos;
+    std::istringstream words(ReadAll(dir + "/cgroup.controllers"));
+    std::set<std::string> available;
+    for (std::string w; available.size() < 64 && words >> w;) available.insert(w);
+    bool all = available.count("memory") && available.count("pids") && available.count("cpu");
     RemoveStale(dir);
     std::string base = dir + "/" + group;
+    auto enable = [&](const std::string& d) {
+      return WriteValue(d + "/cgroup.subtree_control", "+memory +pids +cpu", &v2_why);
+    };
+    bool enabled = false;
     if (!all) {
       v2_why = "cgroup v2 at " + dir + " does not offer memory, pids and cpu";
     } else if (mkdir(base.c_str(), 0755) != 0 && errno != EEXIST) {
       v2_why = "cannot create " + base + ": " + std::strerror(errno);
-    } else if (!WriteValue(dir + "/cgroup.subtree_control", "+memory +pids +cpu", &v2_why) ||
-               !WriteValue(base + "/cgroup.subtree_control", "+memory +pids +cpu", &v2_why)) {
-      rmdir(base.c_str());
     } else {
+      enabled = enable(dir);
+      if (!enabled) {
+        // A group with processes of its own cannot hand controllers to children (cgroup v2's
+        // no-internal-processes rule): the host moves into a leaf of its own group first.
+        std::string leaf = dir + "/plugin-sandbox-host";
+        enabled = (mkdir(leaf.c_str(), 0755) == 0 || errno == EEXIST) &&
+                  WriteValue(leaf + "/cgroup.procs", "0", &v2_why) && enable(dir);
+      }
+      enabled = enabled && enable(base);
+      if (!enabled) rmdir(base.c_str());
+    }
+    if (enabled) {
       g->version_ = "v2";
       g->bases_ = {base};
       return g;

@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <algorithm>
 #include <filesystem>
 #include <set>
 #include <thread>
@@ -271,6 +272,14 @@ std::unique_ptr<Containment> Containment::Probe(const std::string& launcher,
     set("resources", false,
         r.ok ? "rlimits only (RLIMIT_DATA, RLIMIT_NPROC): " + cg_why : r.why + "; " + cg_why);
   }
+  // The layers one by one passed; now all of them together, as a process will get them.
+  if (std::any_of(c->layers_.begin(), c->layers_.end(), [](const LayerStatus& l) { return l.active; })) {
+    ProcessView none;  // no files of its own: nothing to bind or chown
+    Launch all = c->Prepare("probe-all", none, 0);
+    DryRun r = Try(launcher, all.args, all.clone_flags);
+    c->Release(all.cgroup);
+    if (!r.ok) spdlog::error("containment: the layers fail together: {}", r.why);
+  }
   spdlog::debug("containment probe: {}", c->Summary());
   return c;
 }
@@ -309,21 +318,28 @@ std::string Containment::Summary() const {
 
 void Containment::Own(const ProcessView& view) const {
   if (!privileged_ || !Active("identity")) return;
-  // The plugin's identity must read its files and bind its sockets; nobody else on the host can
-  // reach them (the runtime directory above is 0700).
-  auto own = [&](const std::string& dir, bool recursive) {
-    if (dir.empty()) return;
-    if (::lchown(dir.c_str(), uid_, gid_) != 0) return;
-    if (!recursive) return;
-    std::error_code ec;
+  // The plugin's identity reads its config and modules, which stay the host's (readable, never
+  // its own to change), and owns only its socket directories and what is directly in them (its
+  // bridge socket). Nobody else on the host reaches either: the runtime directory is 0700.
+  std::error_code ec;
+  if (!view.config_dir.empty()) {
+    ::chmod(view.config_dir.c_str(), 0755);
     int n = 0;
-    for (auto it = fs::recursive_directory_iterator(dir, ec);
+    for (auto it = fs::recursive_directory_iterator(view.config_dir, ec);
          !ec && it != fs::recursive_directory_iterator() && n < 10000; it.increment(ec), ++n) {
+      struct stat st;
+      if (::lstat(it->path().c_str(), &st) != 0 || S_ISLNK(st.st_mode)) continue;
+      ::chmod(it->path().c_str(), S_ISDIR(st.st_mode) ? 0755 : (st.st_mode & 0777) | 0444);
+    }
+  }
+  for (const auto& dir : view.writable) {
+    if (::lchown(dir.c_str(), uid_, gid_) != 0) continue;
+    int n = 0;
+    for (auto it = fs::directory_iterator(dir, ec); !ec && it != fs::directory_iterator() && n < 1000;
+         it.increment(ec), ++n) {
       (void)::lchown(it->path().c_str(), uid_, gid_);
     }
-  };
-  own(view.config_dir, true);
-  for (const auto& w : view.writable) own(w, true);
+  }
 }
 
 Containment::Launch Containment::Prepare(const std::string& name, const ProcessView& view,
@@ -354,7 +370,9 @@ Containment::Launch Containment::Prepare(const std::string& name, const ProcessV
     l.args.insert(l.args.end(), {"--root", root_dir_});
     for (const auto& f : program_files_) l.args.insert(l.args.end(), {"--ro", f});
     std::set<std::string> writable(view.writable.begin(), view.writable.end());
-    if (!writable.count(view.config_dir)) l.args.insert(l.args.end(), {"--ro", view.config_dir});
+    if (!view.config_dir.empty() && !writable.count(view.config_dir)) {
+      l.args.insert(l.args.end(), {"--ro", view.config_dir});
+    }
     for (const auto& w : writable) l.args.insert(l.args.end(), {"--rw", w});
     if (Active("pid")) l.args.push_back("--proc");
   }

@@ -44,7 +44,7 @@ struct LayerStatus {
 
 // What one process sees of the host's filesystem (absolute paths).
 struct ProcessView {
-  std::string config_dir;               // read-only, the working directory
+  std::string config_dir;               // read-only, the working directory ("": none)
   std::vector<std::string> writable;    // its sockets' directories
 };
 

@@ -10,7 +10,8 @@
 //   2. no-new-privileges;
 //   3. joining cgroups (--cgroup FILE: a cgroup.procs file the host made for this process);
 //   4. rlimits (--nofile, --rlimit-data, --rlimit-nproc, --rlimit-cpu) and a nice value (--nice);
-//   6. new namespaces: --netns (empty network), --ipcns, --utsns; --root DIR a mount namespace;
+//   6. new namespaces: --netns (empty network; --netns-optional: best effort, without
+//      containment), --ipcns, --utsns; --root DIR a mount namespace;
 //   7. with --root: a fresh tmpfs on DIR holding only the --ro and --rw paths (bind mounts, at the
 //      same absolute paths), a minimal /dev, a private /tmp and, with --proc, a private /proc;
 //      then pivot_root into it and detach the old root;
@@ -93,7 +94,7 @@ struct Options {
   long rlimit_data = 0, rlimit_nproc = 0, rlimit_cpu = 0;
   std::vector<std::string> cgroups;
   bool userns = false;
-  bool netns = false, ipcns = false, utsns = false, proc = false;
+  bool netns = false, netns_optional = false, ipcns = false, utsns = false, proc = false;
   std::string root;
   std::vector<std::string> ro, rw;
   long uid = -1, gid = -1;
@@ -184,11 +185,13 @@ std::string Mirror(const std::string& root, const std::string& path, int depth =
 void Bind(const std::string& root, const std::string& path, bool writable) {
   std::string host = Mirror(root, path);
   std::string inside = root + host;
-  if (mount(host.c_str(), inside.c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0) {
+  // Not MS_REC: a mount below the path is not carried in (it would keep its own flags).
+  if (mount(host.c_str(), inside.c_str(), nullptr, MS_BIND, nullptr) != 0) {
     LayerFail("mount", Errno("bind " + host));
   }
   unsigned long flags = MS_BIND | MS_REMOUNT | MS_NOSUID | MS_NODEV | LockedFlags(inside);
-  if (!writable) flags |= MS_RDONLY;
+  // Nothing it can write can be executed: its socket directory holds sockets only.
+  flags |= writable ? MS_NOEXEC : MS_RDONLY;
   if (mount(nullptr, inside.c_str(), nullptr, flags, nullptr) != 0) {
     LayerFail("mount", Errno("remount " + host));
   }
@@ -329,6 +332,8 @@ int main(int argc, char** argv) {
       o.userns = true;
     } else if (a == "--netns") {
       o.netns = true;
+    } else if (a == "--netns-optional") {
+      o.netns_optional = true;
     } else if (a == "--ipcns") {
       o.ipcns = true;
     } else if (a == "--utsns") {
@@ -371,6 +376,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: plugin-sandbox-launch [options] -- PROGRAM ARGS...\n");
     return 2;
   }
+  // Nothing of the host's but stdio (and the parent pipe) goes further, whatever the descriptor
+  // limit is about to become (the fallback loop of CloseFrom stops at it).
+  CloseFrom(o.parent_pipe == 3 ? 4 : 3);
   if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) Fail("PR_SET_PDEATHSIG");
   if (o.parent > 0 && getppid() != o.parent) std::_Exit(1);  // the host is already gone
   if (HostGone(o)) std::_Exit(1);
@@ -391,11 +399,10 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "ps-launch: setpriority: %s\n", std::strerror(errno));
     }
   }
-  if (o.netns && unshare(CLONE_NEWNET) != 0) {
-    // The one layer older hosts may lack without asking for containment at all: keep the old
-    // marker the supervisor's first probe looks for.
+  if (o.netns && unshare(CLONE_NEWNET) != 0) LayerFail("net", Errno("unshare"));
+  if (o.netns_optional && unshare(CLONE_NEWNET) != 0) {
+    // Without containment the namespace is best effort: the supervisor probed it once and warned.
     std::fprintf(stderr, "ps-launch: netns unavailable: %s\n", std::strerror(errno));
-    if (o.drop_caps) std::_Exit(126);
   }
   if (o.ipcns && unshare(CLONE_NEWIPC) != 0) LayerFail("ipc", Errno("unshare"));
   if (o.utsns) {

@@ -11,7 +11,9 @@
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <fcntl.h>
 #include <termios.h>
+#include <unistd.h>
 
 #include <cstring>
 
@@ -33,17 +35,18 @@ const char* const kAllowed[] = {
     "futex", "set_robust_list", "get_robust_list", "rseq", "gettid", "set_tid_address",
     "sched_getaffinity", "sched_yield", "sched_getscheduler", "sched_getparam", "exit",
     "exit_group",
-    // Signals: kj's and V8's handlers, alternate stacks, and signals to its own threads (the PID
-    // namespace holds nothing else).
-    "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "sigaltstack", "tgkill", "tkill", "kill",
-    "rt_sigtimedwait", "rt_sigqueueinfo",
+    // Signals: kj's and V8's handlers and alternate stacks (sending one is below: to itself
+    // only).
+    "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "sigaltstack", "rt_sigtimedwait",
+    // A sleep or poll interrupted by a stop and a continue resumes through this.
+    "restart_syscall",
     // Time.
     "clock_gettime", "clock_getres", "gettimeofday", "time", "nanosleep", "clock_nanosleep",
     // Files it reads in its own root: its config and modules, /dev/urandom, /proc/self/maps
     // (stack bounds), /sys/devices/system/cpu/online, the libraries at start.
     "openat", "open", "read", "readv", "pread64", "write", "writev", "pwrite64", "close",
     "close_range", "fstat", "newfstatat", "stat", "lstat", "statx", "lseek", "access",
-    "faccessat", "faccessat2", "readlink", "readlinkat", "getdents64", "getcwd", "fcntl", "dup",
+    "faccessat", "faccessat2", "readlink", "readlinkat", "getdents64", "getcwd", "dup",
     "dup2", "dup3", "pipe2", "fadvise64",
     // The event loop: epoll, eventfd wake-ups, poll.
     "epoll_create1", "epoll_ctl", "epoll_wait", "epoll_pwait", "epoll_pwait2", "eventfd2", "poll",
@@ -78,7 +81,9 @@ bool Add(scmp_filter_ctx ctx, const char* name, uint32_t action, unsigned count,
 
 std::vector<std::string> SeccompAllowedNames() {
   std::vector<std::string> out(std::begin(kAllowed), std::end(kAllowed));
-  for (const char* n : {"clone", "socket", "ioctl", "prctl", "prlimit64"}) out.push_back(n);
+  for (const char* n : {"clone", "socket", "ioctl", "prctl", "prlimit64", "kill", "tgkill", "fcntl"}) {
+    out.push_back(n);
+  }
   return out;
 }
 
@@ -103,21 +108,38 @@ bool InstallSeccompPolicy(std::string* why) {
   ok = ok && Add(ctx, "clone3", SCMP_ACT_ERRNO(ENOSYS), 0, nullptr, why);
   // Unix sockets only: no TCP, UDP, raw, netlink or vsock socket, even where the network
   // namespace is missing.
-  scmp_arg_cmp unix_only[] = {SCMP_A0(SCMP_CMP_EQ, AF_UNIX)};
+  scmp_arg_cmp unix_only[] = {SCMP_A0(SCMP_CMP_EQ, AF_UNIX, 0)};
   ok = ok && Add(ctx, "socket", SCMP_ACT_ALLOW, 1, unix_only, why);
   // Terminal queries (isatty on its outputs) and the non-blocking and close-on-exec switches.
   for (unsigned long request : {TCGETS, FIONBIO, FIONREAD, FIOCLEX, FIONCLEX}) {
-    scmp_arg_cmp one[] = {SCMP_A1(SCMP_CMP_EQ, request)};
+    scmp_arg_cmp one[] = {SCMP_A1(SCMP_CMP_EQ, request, 0)};
     ok = ok && Add(ctx, "ioctl", SCMP_ACT_ALLOW, 1, one, why);
   }
   // Naming its threads and memory ranges; reading (never setting) its dumpable flag.
   for (unsigned long option : {PR_SET_NAME, PR_GET_NAME, PR_SET_VMA, PR_GET_DUMPABLE}) {
-    scmp_arg_cmp one[] = {SCMP_A0(SCMP_CMP_EQ, option)};
+    scmp_arg_cmp one[] = {SCMP_A0(SCMP_CMP_EQ, option, 0)};
     ok = ok && Add(ctx, "prctl", SCMP_ACT_ALLOW, 1, one, why);
   }
-  // Reading its own limits (new_limit NULL); raising them is not for it to do.
-  scmp_arg_cmp read_only[] = {SCMP_A2(SCMP_CMP_EQ, 0)};
-  ok = ok && Add(ctx, "prlimit64", SCMP_ACT_ALLOW, 1, read_only, why);
+  // Reading its own limits (pid 0 or its own, new_limit NULL); raising them is not for it to do.
+  const uint64_t self = uint64_t(getpid());  // the pid survives the exec (1 in a PID namespace)
+  for (uint64_t pid : {uint64_t(0), self}) {
+    scmp_arg_cmp own_read[] = {SCMP_A0(SCMP_CMP_EQ, pid, 0), SCMP_A2(SCMP_CMP_EQ, 0, 0)};
+    ok = ok && Add(ctx, "prlimit64", SCMP_ACT_ALLOW, 2, own_read, why);
+  }
+  // Signals to itself only (abort, raise, a signal to one of its threads): never to another
+  // process, even where the PID namespace is missing. kill(0, …) is its own process group.
+  for (uint64_t pid : {uint64_t(0), self}) {
+    scmp_arg_cmp one[] = {SCMP_A0(SCMP_CMP_EQ, pid, 0)};
+    ok = ok && Add(ctx, "kill", SCMP_ACT_ALLOW, 1, one, why);
+  }
+  scmp_arg_cmp own_tgid[] = {SCMP_A0(SCMP_CMP_EQ, self, 0)};
+  ok = ok && Add(ctx, "tgkill", SCMP_ACT_ALLOW, 1, own_tgid, why);
+  // Descriptor flags and duplicates; not F_SETOWN or F_SETSIG (signals to another process),
+  // leases or notifications.
+  for (int cmd : {F_GETFD, F_SETFD, F_GETFL, F_SETFL, F_DUPFD, F_DUPFD_CLOEXEC}) {
+    scmp_arg_cmp one[] = {SCMP_A1(SCMP_CMP_EQ, uint64_t(cmd), 0)};
+    ok = ok && Add(ctx, "fcntl", SCMP_ACT_ALLOW, 1, one, why);
+  }
 
   if (ok) {
     int rc = seccomp_load(ctx);

@@ -37,8 +37,13 @@ int ChildMain(void* raw) {
   sigset_t none;
   sigemptyset(&none);
   auto fail = [a]() {
-    a->error = errno;
+    a->error = errno ? errno : EIO;
     _exit(127);
+  };
+  // dup2 onto itself keeps close-on-exec: clear it instead.
+  auto place = [&](int from, int to) {
+    if (from == to) return fcntl(to, F_SETFD, 0) == 0;
+    return dup2(from, to) >= 0;
   };
   if (setpgid(0, 0) != 0) fail();
   if (a->uid_map[0]) {
@@ -58,8 +63,8 @@ int ChildMain(void* raw) {
   if (null_fd < 0) fail();
   if (dup2(null_fd, 0) < 0) fail();
   if (null_fd != 0) close(null_fd);
-  if (a->output_fd >= 0 && (dup2(a->output_fd, 1) < 0 || dup2(a->output_fd, 2) < 0)) fail();
-  if (a->extra_fd >= 0 && dup2(a->extra_fd, 3) < 0) fail();
+  if (a->output_fd >= 0 && (!place(a->output_fd, 1) || !place(a->output_fd, 2))) fail();
+  if (a->extra_fd >= 0 && !place(a->extra_fd, 3)) fail();
   if (a->cwd && a->cwd[0] && chdir(a->cwd) != 0) fail();
   sigprocmask(SIG_SETMASK, &none, nullptr);
   execve(a->argv[0], a->argv, a->envp);

@@ -223,7 +223,7 @@ struct Supervisor::Impl {
     }
     req.argv.insert(req.argv.end(), {"--nofile", std::to_string(opt.nofile_limit)});
     req.argv.insert(req.argv.end(), contained.args.begin(), contained.args.end());
-    if (netns && !opt.containment.enabled) req.argv.push_back("--netns");
+    if (netns && !opt.containment.enabled) req.argv.push_back("--netns-optional");
     if (failing) req.argv.insert(req.argv.end(), {"--nice", std::to_string(opt.failing_nice)});
     req.argv.insert(req.argv.end(), {"--", opt.workerd, "serve", p->spec.config_file, "config"});
     req.env = Environment();
