@@ -94,6 +94,9 @@ bool InstallSeccompPolicy(std::string* why) {
     return false;
   }
   bool ok = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS) == 0;
+  // A binary search over the call numbers instead of a linear list: every system call the
+  // plugin makes runs the filter (libseccomp 2.5; an older one keeps the list).
+  (void)seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2);
   for (const char* name : kAllowed) ok = ok && Add(ctx, name, SCMP_ACT_ALLOW, 0, nullptr, why);
 
   // Threads only: a clone must share the address space as a thread and may ask for no new
