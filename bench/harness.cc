@@ -11,8 +11,8 @@ namespace ps::bench {
 
 namespace fs = std::filesystem;
 
-const std::vector<std::string> kScenarios = {"cold",   "residency",  "latency",
-                                             "bridge", "throughput", "containment", "walls"};
+const std::vector<std::string> kScenarios = {"cold",       "residency",   "latency", "bridge",
+                                             "throughput", "containment", "walls"};
 
 Sizes SizesFor(bool smoke) {
   if (smoke) return Sizes{1, 20, 5, 1, 4, 3, 2, 0.15, 0.03, 1, 0.4};

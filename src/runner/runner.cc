@@ -422,9 +422,7 @@ uint64_t Runner::invoke_channels_opened() const { return impl_->invoke_channels_
 uint64_t Runner::bridge_channels_opened() const { return impl_->backing->channels_opened(); }
 size_t Runner::bridge_channels_open() const { return impl_->backing->channels_open(); }
 
-const workerd::Containment& Runner::containment() const {
-  return impl_->supervisor->containment();
-}
+const workerd::Containment& Runner::containment() const { return impl_->supervisor->containment(); }
 
 bool Runner::network_namespace_active() const {
   return impl_->supervisor->network_namespace_active();

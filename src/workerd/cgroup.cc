@@ -71,9 +71,9 @@ bool OwnPath(const std::string& controller, std::string* out) {
     size_t a = line.find(':'), b = line.find(':', a + 1);
     if (a == std::string::npos || b == std::string::npos) continue;
     std::string list = line.substr(a + 1, b - a - 1);
-    bool match = controller.empty() ? line.compare(0, a, "0") == 0 && list.empty()
-                                    : ("," + list + ",").find("," + controller + ",") !=
-                                          std::string::npos;
+    bool match = controller.empty()
+                     ? line.compare(0, a, "0") == 0 && list.empty()
+                     : ("," + list + ",").find("," + controller + ",") != std::string::npos;
     if (match) {
       *out = line.substr(b + 1);
       return true;
@@ -240,7 +240,8 @@ void Cgroups::Remove(const std::string& name) {
 
 bool Cgroups::OomKilled(const std::string& name) const {
   if (bases_.empty()) return false;
-  std::string file = bases_[0] + "/" + name + (version_ == "v2" ? "/memory.events" : "/memory.oom_control");
+  std::string file =
+      bases_[0] + "/" + name + (version_ == "v2" ? "/memory.events" : "/memory.oom_control");
   std::istringstream in(ReadAll(file));
   std::string key;
   long long value = 0;

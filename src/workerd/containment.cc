@@ -10,11 +10,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <algorithm>
 #include <filesystem>
 #include <set>
 #include <thread>
@@ -26,7 +26,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-const char* const kLayerOrder[] = {"identity", "capabilities", "mount", "pid",      "ipc",
+const char* const kLayerOrder[] = {"identity", "capabilities", "mount",   "pid",      "ipc",
                                    "uts",      "net",          "seccomp", "resources"};
 
 struct DryRun {
@@ -73,7 +73,8 @@ DryRun Try(const std::string& launcher, std::vector<std::string> args, int clone
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
   DryRun r;
-  r.ok = WIFEXITED(status) && WEXITSTATUS(status) == 0 && out.find("ps-launch: ready") != std::string::npos;
+  r.ok = WIFEXITED(status) && WEXITSTATUS(status) == 0 &&
+         out.find("ps-launch: ready") != std::string::npos;
   if (!r.ok) {
     // The launcher's own line says which step failed and why.
     size_t at = out.rfind("ps-launch: ");
@@ -226,8 +227,8 @@ std::unique_ptr<Containment> Containment::Probe(const std::string& launcher,
   probe("uts", {"--utsns"}, 0, "a UTS namespace of its own (host name \"plugin\")");
   probe("net", {"--netns"}, 0, "an empty network namespace (no interface but a down loopback)");
   if (c->root_dir_.empty()) {
-    set("mount", false, "cannot create a directory for the new root in " +
-                            fs::temp_directory_path().string());
+    set("mount", false,
+        "cannot create a directory for the new root in " + fs::temp_directory_path().string());
   } else if (c->program_files_.empty()) {
     set("mount", false, "cannot list the libraries of " + program + ": " + why);
   } else {
@@ -273,7 +274,8 @@ std::unique_ptr<Containment> Containment::Probe(const std::string& launcher,
         r.ok ? "rlimits only (RLIMIT_DATA, RLIMIT_NPROC): " + cg_why : r.why + "; " + cg_why);
   }
   // The layers one by one passed; now all of them together, as a process will get them.
-  if (std::any_of(c->layers_.begin(), c->layers_.end(), [](const LayerStatus& l) { return l.active; })) {
+  if (std::any_of(c->layers_.begin(), c->layers_.end(),
+                  [](const LayerStatus& l) { return l.active; })) {
     ProcessView none;  // no files of its own: nothing to bind or chown
     Launch all = c->Prepare("probe-all", none, 0);
     DryRun r = Try(launcher, all.args, all.clone_flags);
@@ -335,8 +337,8 @@ void Containment::Own(const ProcessView& view) const {
   for (const auto& dir : view.writable) {
     if (::lchown(dir.c_str(), uid_, gid_) != 0) continue;
     int n = 0;
-    for (auto it = fs::directory_iterator(dir, ec); !ec && it != fs::directory_iterator() && n < 1000;
-         it.increment(ec), ++n) {
+    for (auto it = fs::directory_iterator(dir, ec);
+         !ec && it != fs::directory_iterator() && n < 1000; it.increment(ec), ++n) {
       (void)::lchown(it->path().c_str(), uid_, gid_);
     }
   }
@@ -346,8 +348,8 @@ Containment::Launch Containment::Prepare(const std::string& name, const ProcessV
                                          int64_t heap_mb) {
   Launch l;
   if (refuse()) {
-    l.error = "containment is required (--require-containment=full) but this machine lacks: " +
-              Summary();
+    l.error =
+        "containment is required (--require-containment=full) but this machine lacks: " + Summary();
     return l;
   }
   if (!options_.enabled) return l;
@@ -385,10 +387,10 @@ Containment::Launch Containment::Prepare(const std::string& name, const ProcessV
     if (cgroups_->Create(name, r, &procs, &why)) {
       l.cgroup = name;
       for (const auto& f : procs) l.args.insert(l.args.end(), {"--cgroup", f});
-      l.resources = "cgroup " + cgroups_->version() + ": memory " + std::to_string(memory >> 20) +
-                    " MiB, " + std::to_string(pids_) + " tasks" +
-                    (options_.cpu_percent > 0 ? ", " + std::to_string(options_.cpu_percent) + "% CPU"
-                                              : "");
+      l.resources =
+          "cgroup " + cgroups_->version() + ": memory " + std::to_string(memory >> 20) + " MiB, " +
+          std::to_string(pids_) + " tasks" +
+          (options_.cpu_percent > 0 ? ", " + std::to_string(options_.cpu_percent) + "% CPU" : "");
     } else {
       spdlog::warn("plugin process {}: no cgroup ({}); rlimits instead", name, why);
     }

@@ -26,8 +26,8 @@
 namespace ps::workerd {
 
 struct ContainmentOptions {
-  bool enabled = true;        // --containment=off: none of it (only the launcher's old steps)
-  bool require_full = false;  // --require-containment=full: plugins refuse to start without all
+  bool enabled = true;          // --containment=off: none of it (only the launcher's old steps)
+  bool require_full = false;    // --require-containment=full: plugins refuse to start without all
   std::string user = "nobody";  // root host: the plugins' identity, a name or uid[:gid]
   int cpu_percent = 100;        // CPU cap per plugin process, % of one CPU (0: none)
   int64_t pids = 0;             // tasks per process (0: 64 + 4 per CPU)
@@ -44,8 +44,8 @@ struct LayerStatus {
 
 // What one process sees of the host's filesystem (absolute paths).
 struct ProcessView {
-  std::string config_dir;               // read-only, the working directory ("": none)
-  std::vector<std::string> writable;    // its sockets' directories
+  std::string config_dir;             // read-only, the working directory ("": none)
+  std::vector<std::string> writable;  // its sockets' directories
 };
 
 class Containment {
@@ -64,9 +64,9 @@ class Containment {
     std::vector<std::string> args;  // launcher arguments, before "--"
     int clone_flags = 0;
     std::string uid_map, gid_map;  // with CLONE_NEWUSER: the spawner writes them (spawn.h)
-    std::string cgroup;  // to Release() after the process is gone ("" when none)
-    std::string resources;  // the wall this process got, for reports
-    std::string error;   // non-empty: do not start (a required layer could not be set up)
+    std::string cgroup;            // to Release() after the process is gone ("" when none)
+    std::string resources;         // the wall this process got, for reports
+    std::string error;             // non-empty: do not start (a required layer could not be set up)
   };
   // `name` is unique per process (a cgroup is named after it).
   Launch Prepare(const std::string& name, const ProcessView& view, int64_t heap_mb);

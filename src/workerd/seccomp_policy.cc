@@ -6,12 +6,12 @@
 #include "workerd/seccomp_policy.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/sched.h>
 #include <seccomp.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
-#include <fcntl.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -28,40 +28,125 @@ namespace {
 const char* const kAllowed[] = {
     // Memory: V8's heaps and code space are reserved PROT_NONE and committed piecewise; pkeys
     // guard its JIT pages; madvise returns memory and marks dump ranges.
-    "mmap", "munmap", "mprotect", "mremap", "madvise", "brk", "pkey_alloc", "pkey_free",
-    "pkey_mprotect", "membarrier",
+    "mmap",
+    "munmap",
+    "mprotect",
+    "mremap",
+    "madvise",
+    "brk",
+    "pkey_alloc",
+    "pkey_free",
+    "pkey_mprotect",
+    "membarrier",
     // Threads and their synchronisation: the C library's thread start and exit, V8's platform
     // workers, kj's thread pool. (clone itself is below, with its flags checked.)
-    "futex", "set_robust_list", "get_robust_list", "rseq", "gettid", "set_tid_address",
-    "sched_getaffinity", "sched_yield", "sched_getscheduler", "sched_getparam", "exit",
+    "futex",
+    "set_robust_list",
+    "get_robust_list",
+    "rseq",
+    "gettid",
+    "set_tid_address",
+    "sched_getaffinity",
+    "sched_yield",
+    "sched_getscheduler",
+    "sched_getparam",
+    "exit",
     "exit_group",
     // Signals: kj's and V8's handlers and alternate stacks (sending one is below: to itself
     // only).
-    "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "sigaltstack", "rt_sigtimedwait",
+    "rt_sigaction",
+    "rt_sigprocmask",
+    "rt_sigreturn",
+    "sigaltstack",
+    "rt_sigtimedwait",
     // A sleep or poll interrupted by a stop and a continue resumes through this.
     "restart_syscall",
     // Time.
-    "clock_gettime", "clock_getres", "gettimeofday", "time", "nanosleep", "clock_nanosleep",
+    "clock_gettime",
+    "clock_getres",
+    "gettimeofday",
+    "time",
+    "nanosleep",
+    "clock_nanosleep",
     // Files it reads in its own root: its config and modules, /dev/urandom, /proc/self/maps
     // (stack bounds), /sys/devices/system/cpu/online, the libraries at start.
-    "openat", "open", "read", "readv", "pread64", "write", "writev", "pwrite64", "close",
-    "close_range", "fstat", "newfstatat", "stat", "lstat", "statx", "lseek", "access",
-    "faccessat", "faccessat2", "readlink", "readlinkat", "getdents64", "getcwd", "dup",
-    "dup2", "dup3", "pipe2", "fadvise64",
+    "openat",
+    "open",
+    "read",
+    "readv",
+    "pread64",
+    "write",
+    "writev",
+    "pwrite64",
+    "close",
+    "close_range",
+    "fstat",
+    "newfstatat",
+    "stat",
+    "lstat",
+    "statx",
+    "lseek",
+    "access",
+    "faccessat",
+    "faccessat2",
+    "readlink",
+    "readlinkat",
+    "getdents64",
+    "getcwd",
+    "dup",
+    "dup2",
+    "dup3",
+    "pipe2",
+    "fadvise64",
     // The event loop: epoll, eventfd wake-ups, poll.
-    "epoll_create1", "epoll_ctl", "epoll_wait", "epoll_pwait", "epoll_pwait2", "eventfd2", "poll",
-    "ppoll", "pselect6", "select",
+    "epoll_create1",
+    "epoll_ctl",
+    "epoll_wait",
+    "epoll_pwait",
+    "epoll_pwait2",
+    "eventfd2",
+    "poll",
+    "ppoll",
+    "pselect6",
+    "select",
     // Unix sockets (the socket call itself is below, with its domain checked): its own listening
     // socket and its connections to the host's bridge.
-    "socketpair", "bind", "listen", "accept", "accept4", "connect", "sendto", "recvfrom",
-    "sendmsg", "recvmsg", "sendmmsg", "recvmmsg", "shutdown", "getsockopt", "setsockopt",
-    "getsockname", "getpeername",
+    "socketpair",
+    "bind",
+    "listen",
+    "accept",
+    "accept4",
+    "connect",
+    "sendto",
+    "recvfrom",
+    "sendmsg",
+    "recvmsg",
+    "sendmmsg",
+    "recvmmsg",
+    "shutdown",
+    "getsockopt",
+    "setsockopt",
+    "getsockname",
+    "getpeername",
     // Who and where it is, and its own limits (prlimit64 is below: reading only).
-    "getpid", "getppid", "getuid", "geteuid", "getgid", "getegid", "getresuid", "getresgid",
-    "getgroups", "uname", "getrlimit", "getrusage", "sysinfo", "getrandom",
+    "getpid",
+    "getppid",
+    "getuid",
+    "geteuid",
+    "getgid",
+    "getegid",
+    "getresuid",
+    "getresgid",
+    "getgroups",
+    "uname",
+    "getrlimit",
+    "getrusage",
+    "sysinfo",
+    "getrandom",
     // Process start: the launcher's exec of workerd (the new root holds nothing else to run) and
     // the C library's thread-pointer setup.
-    "execve", "arch_prctl",
+    "execve",
+    "arch_prctl",
 };
 
 bool Add(scmp_filter_ctx ctx, const char* name, uint32_t action, unsigned count,
@@ -81,7 +166,8 @@ bool Add(scmp_filter_ctx ctx, const char* name, uint32_t action, unsigned count,
 
 std::vector<std::string> SeccompAllowedNames() {
   std::vector<std::string> out(std::begin(kAllowed), std::end(kAllowed));
-  for (const char* n : {"clone", "socket", "ioctl", "prctl", "prlimit64", "kill", "tgkill", "fcntl"}) {
+  for (const char* n :
+       {"clone", "socket", "ioctl", "prctl", "prlimit64", "kill", "tgkill", "fcntl"}) {
     out.push_back(n);
   }
   return out;

@@ -2,8 +2,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <sched.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -84,8 +84,15 @@ pid_t SpawnProcess(const SpawnRequest& request) {
   envp.push_back(nullptr);
   if (argv_store.empty()) return -EINVAL;
 
-  ChildArgs a{argv.data(),        envp.data(),     request.cwd.c_str(), request.output_fd,
-              request.extra_fd,   request.uid_map.c_str(), request.gid_map.c_str(), {}, 0};
+  ChildArgs a{argv.data(),
+              envp.data(),
+              request.cwd.c_str(),
+              request.output_fd,
+              request.extra_fd,
+              request.uid_map.c_str(),
+              request.gid_map.c_str(),
+              {},
+              0};
   constexpr size_t kStack = 64 * 1024;
   auto stack = std::make_unique<char[]>(kStack);
   // No handler of ours may run in the child (it shares our memory until the exec).

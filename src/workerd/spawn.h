@@ -19,9 +19,9 @@ struct SpawnRequest {
   std::vector<std::string> argv;  // argv[0] is the program's path
   std::vector<std::string> env;
   std::string cwd;
-  int output_fd = -1;     // becomes stdout and stderr
-  int extra_fd = -1;      // becomes fd 3 when >= 0
-  int clone_flags = 0;    // CLONE_NEWPID, CLONE_NEWUSER, … (0: an ordinary child)
+  int output_fd = -1;   // becomes stdout and stderr
+  int extra_fd = -1;    // becomes fd 3 when >= 0
+  int clone_flags = 0;  // CLONE_NEWPID, CLONE_NEWUSER, … (0: an ordinary child)
   // With CLONE_NEWUSER: the child's own maps ("inside outside count"), written by the child
   // before its exec (an exec in a user namespace without a map drops every capability there).
   std::string uid_map, gid_map;

@@ -91,7 +91,7 @@ ProbeRun RunProbe(const fs::path& root) {
   WriteFile(root / "data" / "run" / "other-1" / "config.capnp", "another plugin's config");
   for (const char* p : {"", "/data", "/data/run", "/data/run/other-1", "/data/run/s1"}) {
     chmod((root.string() + p).c_str(), 0755);  // file permissions would let nobody in: only
-  }                                             // the mount namespace keeps the probe out
+  }                                            // the mount namespace keeps the probe out
   chmod((root / "data" / "site.db").c_str(), 0644);
   int other = ListenUnix((root / "data" / "run" / "s1" / "w.sock").string());
   int port = 0;
@@ -102,9 +102,8 @@ ProbeRun RunProbe(const fs::path& root) {
             "db=" + (root / "data" / "site.db").string() + "\ndata=" + (root / "data").string() +
                 "\nother_socket=" + (root / "data" / "run" / "s1" / "w.sock").string() +
                 "\nother_config=" + (root / "data" / "run" / "other-1" / "config.capnp").string() +
-                "\nown=" + sockets.string() + "\ntcp_port=" + std::to_string(port) +
-                "\nthreads=" + std::to_string(kTasks) + "\nmemory_mb=" + std::to_string(kMemoryMb + 1024) +
-                "\n");
+                "\nown=" + sockets.string() + "\ntcp_port=" + std::to_string(port) + "\nthreads=" +
+                std::to_string(kTasks) + "\nmemory_mb=" + std::to_string(kMemoryMb + 1024) + "\n");
 
   SupervisorOptions o;
   o.launcher = PS_BINARY_DIR "/src/plugin-sandbox-launch";
@@ -247,11 +246,30 @@ TEST(ContainmentTest, EveryEscapeFailsForAProcessOfAnUnprivilegedHost) {
 
 TEST(ContainmentTest, TheAllowlistNamesNoDangerousCall) {
   auto names = SeccompAllowedNames();
-  for (const char* banned : {"ptrace", "mount", "umount2", "pivot_root", "chroot", "bpf", "keyctl",
-                             "add_key", "request_key", "unshare", "setns", "io_uring_setup",
-                             "io_uring_enter", "perf_event_open", "process_vm_readv",
-                             "process_vm_writev", "fork", "vfork", "init_module", "kexec_load",
-                             "setuid", "setgid", "capset", "clone3"}) {
+  for (const char* banned : {"ptrace",
+                             "mount",
+                             "umount2",
+                             "pivot_root",
+                             "chroot",
+                             "bpf",
+                             "keyctl",
+                             "add_key",
+                             "request_key",
+                             "unshare",
+                             "setns",
+                             "io_uring_setup",
+                             "io_uring_enter",
+                             "perf_event_open",
+                             "process_vm_readv",
+                             "process_vm_writev",
+                             "fork",
+                             "vfork",
+                             "init_module",
+                             "kexec_load",
+                             "setuid",
+                             "setgid",
+                             "capset",
+                             "clone3"}) {
     EXPECT_EQ(std::count(names.begin(), names.end(), banned), 0) << banned;
   }
 }

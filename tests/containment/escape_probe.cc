@@ -256,7 +256,8 @@ int main(int argc, char** argv) {
     int budget = 20000;
     int n = SetuidFiles("/", 0, &budget);
     Report("find a setuid or setgid program", n == 0, std::to_string(n) + " found");
-    MustFail("exec a setuid program (/usr/bin/su)", execl("/usr/bin/su", "su", "-c", "true", nullptr));
+    MustFail("exec a setuid program (/usr/bin/su)",
+             execl("/usr/bin/su", "su", "-c", "true", nullptr));
     std::string eff = StatusLine("CapEff"), bnd = StatusLine("CapBnd"), prm = StatusLine("CapPrm"),
                 inh = StatusLine("CapInh"), amb = StatusLine("CapAmb");
     bool none = true;

@@ -16,8 +16,8 @@ TEST_F(ServeTest, HealthzReportsEveryPluginsStateWithoutAToken) {
   // And the kernel's wall around plugin processes: every layer, and each running process's.
   json::value c = r.Json().at("containment");
   EXPECT_EQ(c.at("layers").as_object().size(), 9u) << r.body;
-  for (const char* layer : {"identity", "capabilities", "mount", "pid", "ipc", "uts", "net",
-                            "seccomp", "resources"}) {
+  for (const char* layer :
+       {"identity", "capabilities", "mount", "pid", "ipc", "uts", "net", "seccomp", "resources"}) {
     EXPECT_TRUE(c.at("layers").as_object().contains(layer)) << layer;
   }
   EXPECT_NE(Str(c.at("plugins").at("recorder")).find("memory"), std::string::npos) << r.body;
