@@ -192,8 +192,8 @@ bool InstallSeccompPolicy(std::string* why) {
   scmp_arg_cmp thread_only[] = {
       SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD | CLONE_VM | ns_flags, CLONE_THREAD | CLONE_VM)};
   ok = ok && Add(ctx, "clone", SCMP_ACT_ALLOW, 1, thread_only, why);
-  // clone3 passes its flags in memory, where a filter cannot look: "not implemented" makes the
-  // C library use clone.
+  // clone3 passes its flags in memory, where a filter cannot look: ENOSYS makes the C library fall
+  // back to clone, whose flags are checked above.
   ok = ok && Add(ctx, "clone3", SCMP_ACT_ERRNO(ENOSYS), 0, nullptr, why);
   // Unix sockets only: no TCP, UDP, raw, netlink or vsock socket, even where the network
   // namespace is missing.

@@ -97,9 +97,13 @@ void TryInet(const std::string& name, int family, int type, int port) {
   Report(name, rc < 0, rc < 0 ? "socket made, connect: " + why : "connected");
 }
 
-// Parks a thread for good (nanosleep: the filter refuses pause, which would end it at once).
+// Parks a thread for good: a read of a pipe nobody writes (the filter refuses pause, which would
+// end the thread at once). The threads go with the process.
+int park_fd = -1;
 void* Park(void*) {
-  for (;;) sleep(3600);
+  char c;
+  while (read(park_fd, &c, 1) < 0 && errno == EINTR) {
+  }
   return nullptr;
 }
 
@@ -278,6 +282,8 @@ int main(int argc, char** argv) {
     if (child > 0) waitpid(child, nullptr, 0);
     MustFail("fork", child);
     int ceiling = std::atoi(t["threads"].c_str());
+    int park[2];
+    if (pipe2(park, O_CLOEXEC) == 0) park_fd = park[0];
     int made = 0;
     for (int i = 0; i < ceiling + 64 && i < 4096; ++i) {
       pthread_t th;
